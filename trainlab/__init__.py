@@ -1,0 +1,22 @@
+"""trainlab: train neural networks the way the lectures teach it.
+
+The flow is Recipe → Run → Report::
+
+    import trainlab
+    recipe = trainlab.load_recipe("examples/mnist1d_cnn.yaml", ["optim.lr=3e-3"])
+    result = trainlab.run_recipe(recipe)
+    print(result.test, result.run_dir / "report.html")
+"""
+__version__ = "0.1.0"
+
+from trainlab import data, nn, optim, train  # noqa: E402,F401  (register every technique)
+from trainlab.errors import CheckpointError, RecipeError, TrainlabError  # noqa: E402
+from trainlab.recipe import Recipe, load_recipe  # noqa: E402
+from trainlab.run import Predictor, RunResult, load_model, resume_run, run_recipe  # noqa: E402
+from trainlab.train.callbacks import Callback, LoopState  # noqa: E402
+from trainlab.train.trainer import Trainer  # noqa: E402
+
+__all__ = [
+    "Callback", "CheckpointError", "LoopState", "Predictor", "Recipe", "RecipeError", "RunResult",
+    "Trainer", "TrainlabError", "load_model", "load_recipe", "resume_run", "run_recipe",
+]

@@ -1,0 +1,79 @@
+"""Batches for the Trainer.
+
+``TensorBatches`` is the fast path: the whole split lives as tensors on the training device and
+each epoch is batched by indexing a permutation, with no DataLoader, no collate and no per-batch
+host copies. ``LoaderBatches`` wraps a ``torch.utils.data.DataLoader`` for data that does not
+fit in memory. Both draw epoch ``e``'s order from a generator seeded with ``(seed, e)``, so a
+resumed run replays exactly the order an uninterrupted run would have used.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The CPU generator that orders epoch ``epoch`` (0-based) of a run seeded ``seed``."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+class TensorBatches:
+    """Mini-batches of in-memory tensors, drawn by indexing a per-epoch permutation."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = True, seed: int = 0):
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
+        self.x, self.y = x, y
+        self.batch_size = min(batch_size, len(x))
+        self.shuffle, self.seed = shuffle, seed
+
+    def __len__(self) -> int:
+        """Steps per epoch (the last batch may be smaller)."""
+        return -(-len(self.x) // self.batch_size)
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.x)
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        n, size = len(self.x), self.batch_size
+        if not self.shuffle:
+            for start in range(0, n, size):
+                yield self.x[start : start + size], self.y[start : start + size]
+            return
+        order = torch.randperm(n, generator=epoch_generator(self.seed, epoch)).to(self.x.device)
+        for start in range(0, n, size):
+            index = order[start : start + size]
+            yield self.x[index], self.y[index]
+
+
+class LoaderBatches:
+    """Mini-batches from a map-style ``Dataset`` through a DataLoader, moved to ``device``."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = True, seed: int = 0,
+                 device: torch.device | str = "cpu", num_workers: int = 0):
+        self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
+        self.device, self.num_workers = torch.device(device), num_workers
+
+    def __len__(self) -> int:
+        return -(-len(self.dataset) // self.batch_size)
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.dataset)
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            generator=epoch_generator(self.seed, epoch),
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        for x, y in loader:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

@@ -1,0 +1,285 @@
+"""The recipe: one training job as data, validated by pydantic, loadable from YAML.
+
+Every choice is a registered *name* plus parameters, written flat beside the name::
+
+    optim: {name: sgd, lr: 0.1, momentum: 0.9}
+    schedule: step              # a bare name is short for {name: step}
+
+Parameters beside a name are checked against the registered factory's signature when the recipe
+loads, so a typo fails before any training starts, with the field path, the bad value and the
+accepted values.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from trainlab import registry
+from trainlab.errors import RecipeError, TrainlabError, did_you_mean
+from trainlab.registry import Registry, UnknownName
+
+
+class _Spec(BaseModel):
+    """A section with fixed fields only."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class _Named(BaseModel):
+    """A section naming a registered factory; extra keys are that factory's parameters.
+
+    ``table`` is the registry where ``name`` is looked up; ``names`` lists further fields holding names
+    from other registries; fields in ``passed`` are handed to the factory with the extra keys.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    table: ClassVar[Registry]
+    names: ClassVar[dict[str, Registry]] = {}
+    passed: ClassVar[tuple[str, ...]] = ()
+
+    name: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    def params(self) -> dict[str, Any]:
+        """The parameters for the factory: the extra keys plus the ``passed`` fields."""
+        return {**{k: getattr(self, k) for k in self.passed}, **(self.model_extra or {})}
+
+
+class PreprocessSpec(_Named):
+    table: ClassVar[Registry] = registry.preprocessors
+
+
+class DataSpec(_Named):
+    """``data``: the dataset by name, its split, preprocessing and batching."""
+
+    table: ClassVar[Registry] = registry.datasets
+    batch_size: int = Field(100, gt=0, description="examples per mini-batch")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="share of the training examples held out for validation")
+    test_fraction: float = Field(0.2, ge=0, lt=1, description="share held out for test when the set has no test split")
+    preprocess: PreprocessSpec = PreprocessSpec(name="none")
+    shuffle: bool = True
+    loader: Literal["auto", "tensor", "dataloader"] = "auto"
+
+
+class ModelSpec(_Named):
+    """``model``: the architecture by name, its activation and initializer."""
+
+    table: ClassVar[Registry] = registry.models
+    names: ClassVar[dict[str, Registry]] = {"activation": registry.activations, "init": registry.initializers}
+    passed: ClassVar[tuple[str, ...]] = ("activation",)
+    activation: str = "relu"
+    init: str = "default"
+
+
+class OptimSpec(_Named):
+    """``optim``: the optimizer by name and its learning rate."""
+
+    table: ClassVar[Registry] = registry.optimizers
+    passed: ClassVar[tuple[str, ...]] = ("lr",)
+    lr: float = Field(1e-3, gt=0, description="learning rate η")
+
+
+class ScheduleSpec(_Named):
+    """``schedule``: the learning-rate schedule by name, stepped per epoch or per step."""
+
+    table: ClassVar[Registry] = registry.schedules
+    interval: Literal["epoch", "step"] = "epoch"
+
+
+class PenaltySpec(_Named):
+    """One entry of ``penalties``: a penalty on weights (never biases or BN parameters)."""
+
+    table: ClassVar[Registry] = registry.penalties
+    weight: float = Field(1e-4, ge=0, description="λ in J = L + λR(W)")
+
+
+class StoppingSpec(_Spec):
+    epochs: int = Field(20, gt=0, description="number of passes over the training data")
+
+
+class CheckpointSpec(_Spec):
+    every: int = Field(5, gt=0, description="save a checkpoint every this many epochs (and at the end)")
+
+
+class Recipe(_Spec):
+    """One training job. Only ``data.name`` is required; everything else has a default."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="run name, used in the run directory")
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    data: DataSpec
+    model: ModelSpec = ModelSpec(name="mlp")
+    loss: str = Field("auto", description="loss name, or auto: cross_entropy / mse by task")
+    metrics: list[str] | Literal["auto"] = "auto"
+    optim: OptimSpec = OptimSpec(name="adam")
+    schedule: ScheduleSpec = ScheduleSpec(name="constant")
+    penalties: list[PenaltySpec] = []
+    stopping: StoppingSpec = StoppingSpec()
+    checkpoint: CheckpointSpec = CheckpointSpec()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as plain data (extra parameters included), ready for YAML."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# ---- validation with messages that name the field, the value and what is accepted ----
+
+
+def _path(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _spec_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that holds the field at ``loc`` (None if not a model)."""
+    cls: Any = Recipe
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = cls.model_fields.get(part) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        for candidate in getattr(annotation, "__args__", (annotation,)):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                annotation = candidate
+        cls = annotation
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def _message(error: dict, prefix: tuple = ()) -> str:
+    loc = prefix + tuple(error["loc"])
+    path, kind, value = _path(loc), error["type"], error.get("input")
+    spec = _spec_at(loc) if not prefix else None
+    if kind == "extra_forbidden":
+        known = list(spec.model_fields) if spec else []
+        hint = did_you_mean(str(loc[-1]), known)
+        return f"{path}: unknown field; {hint}Accepted: {', '.join(known)}" if known else f"{path}: unknown field"
+    if kind == "missing":
+        named = spec is not None and issubclass(spec, _Named) and loc[-1] == "name"
+        accepted = f"; known {spec.table.plural}: {', '.join(spec.table.names())}" if named else ""
+        return f"{path}: required field is missing{accepted}"
+    return f"{path}: {value!r} is not valid: {error['msg']}"
+
+
+def _check_names(recipe: Recipe) -> list[str]:
+    """Look every name up in its registry and check each factory's parameters."""
+    problems = []
+    sections: list[tuple[str, _Named]] = [
+        ("data", recipe.data), ("data.preprocess", recipe.data.preprocess), ("model", recipe.model),
+        ("optim", recipe.optim), ("schedule", recipe.schedule),
+    ] + [(f"penalties.{i}", p) for i, p in enumerate(recipe.penalties)]
+    for where, spec in sections:
+        for field, table in spec.names.items():
+            try:
+                table.get(getattr(spec, field))
+            except UnknownName as e:
+                problems.append(f"{where}.{field}: {e}")
+        try:
+            entry = spec.table.get(spec.name)
+        except UnknownName as e:
+            problems.append(f"{where}.name: {e}")
+            continue
+        try:
+            entry.validate(spec.params())
+        except pydantic.ValidationError as e:
+            accepted = list(entry.recipe_parameters())
+            for err in e.errors():
+                if err["type"] == "extra_forbidden":
+                    key = err["loc"][-1]
+                    problems.append(
+                        f"{where}.{key}: unknown parameter of {spec.table.kind} '{spec.name}'; "
+                        f"{did_you_mean(str(key), accepted)}Accepted: {', '.join(accepted) or '(none)'}"
+                    )
+                else:
+                    problems.append(_message(err, prefix=(where,)))
+    problems += _check_short_names(recipe)
+    return problems
+
+
+def _check_short_names(recipe: Recipe) -> list[str]:
+    problems = []
+    if recipe.loss != "auto" and recipe.loss not in registry.losses:
+        problems.append(f"loss: {_unknown(registry.losses, recipe.loss)}")
+    if recipe.metrics != "auto":
+        for i, m in enumerate(recipe.metrics):
+            if m not in registry.metrics:
+                problems.append(f"metrics.{i}: {_unknown(registry.metrics, m)}")
+    return problems
+
+
+def _unknown(table: Registry, name: str) -> str:
+    try:
+        table.get(name)
+    except UnknownName as e:
+        return str(e)
+    return ""
+
+
+def validate_recipe(data: Any) -> Recipe:
+    """Build a :class:`Recipe` from plain data; raise :class:`RecipeError` listing every problem."""
+    if not isinstance(data, dict):
+        raise RecipeError([f"recipe: expected a mapping of sections (data, model, optim, …), got {type(data).__name__}"])
+    try:
+        recipe = Recipe.model_validate(data)
+    except pydantic.ValidationError as e:
+        raise RecipeError([_message(err) for err in e.errors()]) from None
+    problems = _check_names(recipe)
+    if problems:
+        raise RecipeError(problems)
+    return recipe
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (values parsed as YAML) to recipe data, in place."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise RecipeError([f"--set {item!r}: expected key.path=value, e.g. optim.lr=0.01"])
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if isinstance(child, str):  # a bare name gains parameters: schedule: step → {name: step}
+                child = {"name": child}
+            elif child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise RecipeError([f"--set {key}: {'.'.join(parts[:depth + 1])} is {child!r}, not a section"])
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Recipe:
+    """Load a recipe from a YAML file (or plain data), apply ``--set`` overrides, validate."""
+    if isinstance(source, dict):
+        data = dict(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise TrainlabError(f"recipe file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise RecipeError([f"{path}:{where} is not valid YAML: {getattr(e, 'problem', e)}"]) from None
+    if isinstance(data, dict) and overrides:
+        data = apply_overrides(data, overrides)
+    return validate_recipe(data)

@@ -1,0 +1,147 @@
+"""Name → factory tables: every technique a recipe can use is looked up here by name.
+
+The recipe validator, ``trainlab list`` and the docs all read these tables, so a registered
+factory is usable everywhere at once. A factory's keyword parameters (with type hints and
+defaults) are the parameters a recipe may give it; they are validated when the recipe loads.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+
+from trainlab.errors import did_you_mean
+
+# Parameters a factory receives from the caller, never from the recipe.
+_SUPPLIED_BY_CALLER = {"params", "optimizer", "model", "module", "input_shape", "n_outputs", "seed", "task"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered technique: its name, factory and one-line description."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str
+
+    def recipe_parameters(self) -> dict[str, inspect.Parameter]:
+        """The factory's parameters that a recipe may set (keyword parameters with defaults)."""
+        signature = inspect.signature(self.factory)
+        return {
+            name: p
+            for name, p in signature.parameters.items()
+            if name not in _SUPPLIED_BY_CALLER and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        }
+
+    def validate(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Check ``values`` against the factory's signature; return them coerced to its types.
+
+        Raises ``pydantic.ValidationError`` (unknown or ill-typed parameters).
+        """
+        return _params_model(self).model_validate(values).model_dump(exclude_unset=True)
+
+
+_models: dict[int, type[pydantic.BaseModel]] = {}
+
+
+def _params_model(entry: Entry) -> type[pydantic.BaseModel]:
+    key = id(entry.factory)
+    if key not in _models:
+        hints = inspect.get_annotations(entry.factory, eval_str=True)
+        fields = {
+            name: (hints.get(name, Any), ... if p.default is p.empty else p.default)
+            for name, p in entry.recipe_parameters().items()
+        }
+        _models[key] = pydantic.create_model(
+            f"{entry.name}_params",
+            __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+            **fields,
+        )
+    return _models[key]
+
+
+class UnknownName(KeyError):
+    """Raised by :meth:`Registry.get` for a name that is not registered."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Registry:
+    """A table of named factories of one kind ("optimizer", "activation", …).
+
+    Example::
+
+        >>> from trainlab.registry import Registry
+        >>> shapes = Registry("shape")
+        >>> @shapes.register("square")
+        ... def square(side: float = 1.0):
+        ...     '''A square of the given side.'''
+        ...     return side * side
+        >>> shapes.get("square").factory(side=3.0)
+        9.0
+    """
+
+    def __init__(self, kind: str, plural: str | None = None):
+        self.kind = kind
+        self.plural = plural or kind + "s"
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, description: str | None = None) -> Callable:
+        """Decorator registering ``factory`` under ``name``; the description defaults to the
+        first paragraph of its docstring."""
+
+        def decorate(factory: Callable) -> Callable:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} '{name}' is already registered")
+            doc = description or " ".join((inspect.getdoc(factory) or "").split("\n\n")[0].split())
+            self._entries[name] = Entry(name, factory, doc)
+            return factory
+
+        return decorate
+
+    def get(self, name: str) -> Entry:
+        """The entry for ``name``; raises :class:`UnknownName` suggesting the closest name."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(self.names())
+            raise UnknownName(
+                f"'{name}' is not a known {self.kind}; {did_you_mean(name, self.names())}Known: {known}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+datasets = Registry("dataset")
+models = Registry("model")
+activations = Registry("activation")
+initializers = Registry("initializer")
+optimizers = Registry("optimizer")
+schedules = Registry("schedule")
+losses = Registry("loss", "losses")
+metrics = Registry("metric")
+preprocessors = Registry("preprocessing", "preprocessing")
+penalties = Registry("penalty", "penalties")
+
+ALL: dict[str, Registry] = {
+    r.plural: r
+    for r in (datasets, models, activations, initializers, optimizers, schedules, losses, metrics, preprocessors, penalties)
+}

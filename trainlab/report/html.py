@@ -1,0 +1,101 @@
+"""``report.html``: a self-contained page (inline SVG figures, no scripts, no network).
+
+The page renders recorded data only (metrics.csv, run.json, recipe.yaml); it computes nothing
+new. Every piece of user text is escaped.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from trainlab.train.checkpoint import atomic_write
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse} td,th{padding:.2em .8em;border-bottom:1px solid #eee;text-align:right}
+pre{background:#f6f6f6;padding:1em;overflow-x:auto} .figs{display:flex;flex-wrap:wrap;gap:1em}
+.status-failed{color:#b00020}
+"""
+
+
+def read_metrics(path: Path) -> dict[str, list[float]]:
+    """``metrics.csv`` as columns of floats (the History-style dict the figures use)."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            columns.setdefault(key, []).append(float(value) if value not in ("", None) else float("nan"))
+    return columns
+
+
+def _svg(fig: Figure) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def curve_figure(columns: dict[str, list[float]], metric: str, log_y: bool = False) -> str:
+    """Training and validation ``metric`` per epoch, as inline SVG."""
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.add_subplot()
+    epochs = columns["epoch"]
+    ax.plot(epochs, columns[metric], label=f"train {metric}", marker="o" if len(epochs) < 30 else None, ms=3)
+    if f"val_{metric}" in columns:
+        ax.plot(epochs, columns[f"val_{metric}"], label=f"validation {metric}", ms=3,
+                marker="o" if len(epochs) < 30 else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    if log_y:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _svg(fig)
+
+
+def _table(rows: dict[str, float]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{v:.4f}</td></tr>" for k, v in rows.items())
+    return f"<table>{cells}</table>"
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Render ``run_dir/report.html`` from the run's recorded files; return its path."""
+    run_dir = Path(run_dir)
+    status = json.loads((run_dir / "run.json").read_text())
+    columns = read_metrics(run_dir / "metrics.csv")
+    recipe_text = (run_dir / "recipe.yaml").read_text()
+    figures = []
+    if columns.get("epoch"):
+        figures.append(curve_figure(columns, "loss", log_y=min(columns["loss"]) > 0))
+        for metric in columns:
+            if metric not in ("epoch", "lr", "loss", "seconds") and not metric.startswith("val_"):
+                figures.append(curve_figure(columns, metric))
+        if len(set(columns["lr"])) > 1:
+            figures.append(curve_figure(columns, "lr", log_y=True))
+    state = status.get("status", "unknown")
+    summary = {**{f"final {k}": v for k, v in status.get("final", {}).items() if k not in ("epoch",)},
+               **status.get("test", {})}
+    error = f"<p class='status-failed'>{html.escape(status['error'])}</p>" if status.get("error") else ""
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>trainlab — {html.escape(run_dir.name)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>Run {html.escape(run_dir.name)}</h1>
+<p>Status: <b class="status-{html.escape(state)}">{html.escape(state)}</b>, {len(columns.get('epoch', []))} epochs,
+device {html.escape(str(status.get('device', '?')))}.</p>{error}
+<h2>Results</h2>{_table(summary) if summary else '<p>No finished epoch yet.</p>'}
+<h2>Learning curves</h2><div class="figs">{''.join(figures) or '<p>No finished epoch yet.</p>'}</div>
+<h2>Recipe</h2><pre>{html.escape(recipe_text)}</pre>
+</body></html>
+"""
+    path = run_dir / "report.html"
+    atomic_write(path, page.encode())
+    return path

@@ -1,0 +1,328 @@
+"""The Run stage: execute a recipe, write its run directory, resume a killed run, reload a model.
+
+A run directory holds ``recipe.yaml`` (resolved, with versions), ``run.json`` (status, data
+shape, final metrics), ``metrics.csv``, ``events.jsonl``, ``checkpoints/`` and ``report.html``.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+import trainlab
+from trainlab import registry
+from trainlab.data.batching import LoaderBatches, TensorBatches
+from trainlab.data.datasets import Dataset
+from trainlab.data.preprocess import Preprocessor
+from trainlab.data.split import split_dataset
+from trainlab.errors import CheckpointError, RecipeError, TrainlabError
+from trainlab.nn.init import apply_init
+from trainlab.nn.penalties import make_penalty
+from trainlab.recipe import Recipe, load_recipe
+from trainlab.train.callbacks import Callback, LoopState
+from trainlab.train.checkpoint import (
+    atomic_write,
+    load_checkpoint,
+    optimizer_from_parts,
+    optimizer_to_parts,
+    save_checkpoint,
+    split_prefix,
+)
+from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, TASK_OF_METRIC
+from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog
+from trainlab.train.trainer import Trainer
+
+TENSOR_PATH_LIMIT = 2 * 1024**3  # bytes of training data kept on the device on the "auto" loader
+
+
+def versions() -> dict[str, str]:
+    return {"trainlab": trainlab.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then the CPU; an unavailable device is a clear error."""
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if name == "auto":
+        return torch.device(next(d for d in ("cuda", "mps", "cpu") if available[d]))
+    if not available[name]:
+        raise TrainlabError(f"device: '{name}' is not available on this machine; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+@dataclass
+class Setup:
+    """Everything a recipe builds before training: data on the device, model, optimizer, loop."""
+
+    recipe: Recipe
+    device: torch.device
+    task: str
+    data_info: dict[str, Any]
+    preprocessor: Preprocessor
+    model: torch.nn.Module
+    trainer: Trainer
+    train: Any
+    val: Any
+    test: Any
+    loss: str
+    metrics: list[str] = field(default_factory=list)
+
+
+def _check_data(name: str, x: np.ndarray, y: np.ndarray) -> None:
+    if not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise TrainlabError(f"data.name '{name}': the inputs contain NaN or inf (first at example {bad[0]})")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise TrainlabError(f"data.name '{name}': the targets contain NaN or inf")
+
+
+def _task_choices(recipe: Recipe, task: str) -> tuple[str, list[str]]:
+    loss = DEFAULT_LOSS[task] if recipe.loss == "auto" else recipe.loss
+    names = DEFAULT_METRICS[task] if recipe.metrics == "auto" else list(recipe.metrics)
+    wrong = [m for m in names if TASK_OF_METRIC.get(m, task) != task]
+    if wrong:
+        fits = [m for m, t in TASK_OF_METRIC.items() if t == task]
+        raise RecipeError([f"metrics: {wrong} do not apply to {task} data '{recipe.data.name}'; use {fits}"])
+    if (task == "classification") != (loss == "cross_entropy"):
+        raise RecipeError([f"loss: '{loss}' does not fit {task} data '{recipe.data.name}'; use '{DEFAULT_LOSS[task]}'"])
+    return loss, names
+
+
+def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
+    """Load and split the data, fit preprocessing on train, build model, optimizer and Trainer."""
+    device = resolve_device(recipe.device)
+    torch.manual_seed(recipe.seed)
+    entry = registry.datasets.get(recipe.data.name)
+    data: Dataset = entry.factory(seed=recipe.seed, **entry.validate(recipe.data.params()))
+    _check_data(recipe.data.name, data.x, data.y)
+    loss_name, metric_names = _task_choices(recipe, data.task)
+    splits = split_dataset(data, recipe.data.val_fraction, recipe.data.test_fraction, recipe.seed)
+
+    prep_spec = recipe.data.preprocess
+    preprocessor = registry.preprocessors.get(prep_spec.name).factory(**prep_spec.params())
+    x_train = torch.as_tensor(splits.train[0])
+    preprocessor.fit(x_train)
+
+    def batches(split, shuffle: bool, on_device: bool):
+        if split is None:
+            return None
+        x, y = preprocessor(torch.as_tensor(split[0])), torch.as_tensor(split[1])
+        if on_device:
+            return TensorBatches(x.to(device), y.to(device), recipe.data.batch_size, shuffle, recipe.seed)
+        return LoaderBatches(TensorDataset(x, y), recipe.data.batch_size, shuffle, recipe.seed, device)
+
+    loader = recipe.data.loader
+    on_device = loader == "tensor" or (loader == "auto" and x_train.nbytes <= TENSOR_PATH_LIMIT)
+    train = batches(splits.train, recipe.data.shuffle, on_device)
+    val, test = batches(splits.val, False, on_device), batches(splits.test, False, on_device)
+
+    model_entry = registry.models.get(recipe.model.name)
+    model = model_entry.factory(input_shape=data.input_shape, n_outputs=data.n_outputs,
+                                **model_entry.validate(recipe.model.params()))
+    apply_init(model, recipe.model.init)
+    model.to(device)
+
+    optim_entry = registry.optimizers.get(recipe.optim.name)
+    optimizer = optim_entry.factory(model, **optim_entry.validate(recipe.optim.params()))
+    schedule_entry = registry.schedules.get(recipe.schedule.name)
+    scheduler = schedule_entry.factory(optimizer, **schedule_entry.validate(recipe.schedule.params()))
+    penalty = make_penalty(model, [(p.name, p.weight, p.params()) for p in recipe.penalties])
+    trainer = Trainer(
+        model, optimizer, registry.losses.get(loss_name).factory(),
+        metrics={m: registry.metrics.get(m).factory() for m in metric_names},
+        scheduler=scheduler, schedule_interval=recipe.schedule.interval, penalty=penalty, callbacks=callbacks,
+    )
+    info = {"task": data.task, "input_shape": list(data.input_shape), "n_outputs": data.n_outputs,
+            "class_names": data.class_names, "n_train": len(splits.train[0]),
+            "n_val": 0 if splits.val is None else len(splits.val[0]),
+            "n_test": 0 if splits.test is None else len(splits.test[0])}
+    return Setup(recipe, device, data.task, info, preprocessor, model, trainer, train, val, test, loss_name, metric_names)
+
+
+# ---- checkpoints of a whole run ----
+
+
+def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    return tensors
+
+
+def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState) -> Path:
+    """Write ``checkpoints/epoch-NNNN``: weights, optimizer, schedule, RNG, preprocessing, history."""
+    trainer = setup.trainer
+    optim_tensors, optim_rest = optimizer_to_parts(trainer.optimizer)
+    tensors = {f"model.{k}": v for k, v in setup.model.state_dict().items()}
+    tensors.update({f"optimizer.{k}": v for k, v in optim_tensors.items()})
+    tensors.update({f"preprocess.{k}": v for k, v in setup.preprocessor.state_dict().items()})
+    tensors.update(_rng_tensors(setup.device))
+    body = {
+        "epoch": len(state.history), "step": state.step, "history": state.history, "optimizer": optim_rest,
+        "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
+        "callbacks": {type(c).__name__: c.state_dict() for c in trainer.callbacks},
+    }
+    return save_checkpoint(run_dir / "checkpoints" / f"epoch-{len(state.history):04d}", tensors, body)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest committed checkpoint (its JSON file), or None."""
+    found = sorted((run_dir / "checkpoints").glob("epoch-[0-9][0-9][0-9][0-9].json"))
+    return found[-1] if found else None
+
+
+def restore(setup: Setup, checkpoint: Path) -> None:
+    """Load a run checkpoint into ``setup`` so training continues exactly where it stopped."""
+    tensors, body = load_checkpoint(checkpoint)
+    trainer = setup.trainer
+    try:
+        setup.model.load_state_dict(split_prefix(tensors, "model"))
+        trainer.optimizer.load_state_dict(optimizer_from_parts(split_prefix(tensors, "optimizer"), body["optimizer"]))
+        if trainer.scheduler is not None:
+            trainer.scheduler.load_state_dict(body["scheduler"])
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {checkpoint} does not match this recipe's model: {e}") from None
+    setup.preprocessor.load_state_dict(split_prefix(tensors, "preprocess"))
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and setup.device.type == "cuda":
+        torch.cuda.set_rng_state(tensors["rng.cuda"], setup.device)
+    for callback in trainer.callbacks:
+        callback.load_state_dict(body["callbacks"].get(type(callback).__name__, {}))
+    trainer.state.history = list(body["history"])
+    trainer.state.step = body["step"]
+
+
+# ---- run directories ----
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    history: list[dict[str, float]]
+    test: dict[str, float]
+
+
+def _new_run_dir(runs_dir: Path, name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate, n = runs_dir / f"{name}-{stamp}", 1
+    while candidate.exists():
+        n += 1
+        candidate = runs_dir / f"{name}-{stamp}-{n}"
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def _write_json(path: Path, data: dict) -> None:
+    atomic_write(path, json.dumps(data, indent=1).encode())
+
+
+def _columns(setup: Setup) -> list[str]:
+    metrics = ["loss", *setup.metrics]
+    val = [f"val_{m}" for m in metrics] if setup.val is not None else []
+    return ["epoch", "lr", *metrics, *val, "seconds"]
+
+
+def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Path | None) -> RunResult:
+    recipe, trainer = setup.recipe, setup.trainer
+    events = EventLog(run_dir / "events.jsonl")
+    trainer.callbacks = sorted(
+        [*trainer.callbacks, *output, CSVLogger(run_dir / "metrics.csv", _columns(setup)), events,
+         Checkpointer(recipe.checkpoint.every, lambda s: save_run_checkpoint(run_dir, setup, s), events)],
+        key=lambda c: c.order,
+    )
+    if checkpoint is not None:
+        restore(setup, checkpoint)
+        events.write("resume", epoch=len(trainer.state.history), checkpoint=checkpoint.name)
+    status = json.loads((run_dir / "run.json").read_text())
+    status.update(status="running", device=str(setup.device), data=setup.data_info)
+    _write_json(run_dir / "run.json", status)
+    try:
+        history = trainer.fit(setup.train, setup.val, recipe.stopping.epochs)
+    except TrainlabError as e:
+        status.update(status="failed", error=str(e))
+        _write_json(run_dir / "run.json", status)
+        _report(run_dir)
+        raise
+    test = {f"test_{k}": v for k, v in trainer.evaluate(setup.test).items()} if setup.test is not None else {}
+    status.update(status="finished", epochs=len(history), final=history[-1] if history else {}, test=test)
+    _write_json(run_dir / "run.json", status)
+    _report(run_dir)
+    return RunResult(run_dir, history, test)
+
+
+def _report(run_dir: Path) -> None:
+    from trainlab.report.html import write_report
+
+    write_report(run_dir)
+
+
+def run_recipe(recipe: Recipe, runs_dir: str | Path = "runs", output: list[Callback] = ()) -> RunResult:
+    """Train ``recipe`` in a new directory under ``runs_dir``; ``output`` adds progress callbacks."""
+    setup = build(recipe)
+    run_dir = _new_run_dir(Path(runs_dir), recipe.name)
+    versions_header = "".join(f"# {k} {v}\n" for k, v in versions().items())
+    (run_dir / "recipe.yaml").write_text(f"# resolved recipe, written by trainlab\n{versions_header}{recipe.to_yaml()}")
+    _write_json(run_dir / "run.json", {"status": "created", "created": time.time(), "versions": versions(),
+                                       "command": sys.argv})
+    return _execute(run_dir, setup, list(output), None)
+
+
+def resume_run(run_dir: str | Path, output: list[Callback] = ()) -> RunResult:
+    """Continue a killed run from its newest checkpoint (from scratch if it has none)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "recipe.yaml").is_file() or not (run_dir / "run.json").is_file():
+        raise TrainlabError(f"--resume {run_dir}: not a trainlab run directory (no recipe.yaml / run.json)")
+    status = json.loads((run_dir / "run.json").read_text())
+    if status.get("status") == "finished":
+        raise TrainlabError(f"--resume {run_dir}: this run already finished; start a new one with trainlab run")
+    setup = build(load_recipe(run_dir / "recipe.yaml"))
+    return _execute(run_dir, setup, list(output), latest_checkpoint(run_dir))
+
+
+# ---- prediction from a finished run ----
+
+
+class Predictor:
+    """A trained model with its preprocessing, loaded from a run directory.
+
+    ``predict(x)`` applies the training split's preprocessing, then the model in evaluation
+    mode, and returns class probabilities (classification) or predicted values (regression).
+    """
+
+    def __init__(self, run_dir: str | Path, checkpoint: str | Path | None = None):
+        run_dir = Path(run_dir)
+        status = json.loads((run_dir / "run.json").read_text())
+        recipe = load_recipe(run_dir / "recipe.yaml")
+        checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir)
+        if checkpoint is None:
+            raise CheckpointError(f"{run_dir} has no checkpoint to load")
+        tensors, _ = load_checkpoint(checkpoint)
+        info = status["data"]
+        self.task, self.class_names = info["task"], info["class_names"]
+        entry = registry.models.get(recipe.model.name)
+        self.model = entry.factory(input_shape=tuple(info["input_shape"]), n_outputs=info["n_outputs"],
+                                   **entry.validate(recipe.model.params()))
+        self.model.load_state_dict(split_prefix(tensors, "model"))
+        self.model.eval()
+        spec = recipe.data.preprocess
+        self.preprocessor = registry.preprocessors.get(spec.name).factory(**spec.params())
+        self.preprocessor.load_state_dict(split_prefix(tensors, "preprocess"))
+
+    @torch.no_grad()
+    def predict(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        out = self.model(self.preprocessor(torch.as_tensor(x, dtype=torch.float32)))
+        return (out.softmax(dim=1) if self.task == "classification" else out).numpy()
+
+
+def load_model(run_dir: str | Path) -> Predictor:
+    """The newest checkpoint of ``run_dir`` as a :class:`Predictor`."""
+    return Predictor(run_dir)
+
+

@@ -1,0 +1,82 @@
+"""Callbacks that write a run directory: metrics.csv, events.jsonl and checkpoints."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trainlab.train.callbacks import Callback, LoopState
+
+
+class CSVLogger(Callback):
+    """``metrics.csv``: a header, then one row per epoch, flushed as each epoch ends.
+
+    On resume the file is rewritten from the checkpoint's history, so rows of epochs that a
+    killed run finished after its last checkpoint do not appear twice.
+    """
+
+    order = 10
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.path, self.columns = Path(path), columns
+
+    def on_fit_start(self, state: LoopState) -> None:
+        with open(self.path, "w", newline="") as f:
+            writer = csv.DictWriter(f, self.columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(state.history)
+
+    def on_epoch_end(self, state: LoopState) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(state.logs)
+
+
+class EventLog(Callback):
+    """``events.jsonl``: one JSON object per notable event (start, checkpoint, stop, end)."""
+
+    order = 30
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def write(self, event: str, **fields: Any) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"time": time.time(), "event": event, **fields}) + "\n")
+
+    def on_fit_start(self, state: LoopState) -> None:
+        self.write("fit_start", epoch=state.epoch if state.history else 0, step=state.step)
+
+    def on_fit_end(self, state: LoopState) -> None:
+        self.write("fit_end", epochs=len(state.history), step=state.step, stop_reason=state.stop_reason)
+
+
+class Checkpointer(Callback):
+    """Saves a checkpoint every ``every`` epochs and when training ends.
+
+    ``save(state)`` is the run's own function that gathers model, optimizer, schedule, RNG and
+    callback states; it returns the written file.
+    """
+
+    order = 20
+
+    def __init__(self, every: int, save: Callable[[LoopState], Path], events: EventLog | None = None):
+        self.every, self.save, self.events = every, save, events
+        self.saved_epoch = -1
+
+    def _save(self, state: LoopState) -> None:
+        path = self.save(state)
+        self.saved_epoch = len(state.history)
+        if self.events:
+            self.events.write("checkpoint", epoch=self.saved_epoch, file=str(path.name))
+
+    def on_epoch_end(self, state: LoopState) -> None:
+        done = len(state.history)
+        if done % self.every == 0 or done == state.epochs:
+            self._save(state)
+
+    def on_fit_end(self, state: LoopState) -> None:
+        if self.saved_epoch != len(state.history) and state.history:
+            self._save(state)
