@@ -123,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(e).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a full disk, a read-only or missing directory: say which file, no traceback
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; resume with: trainlab run --resume RUN_DIR", file=sys.stderr)
         return 130

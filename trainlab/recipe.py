@@ -226,6 +226,20 @@ def _unknown(table: Registry, name: str) -> str:
     return ""
 
 
+def _check_raw_names(data: dict[str, Any], known_problems: list[str]) -> list[str]:
+    """Unknown names in sections that failed structural validation, so every problem shows at once."""
+    problems = []
+    for section, spec in Recipe.model_fields.items():
+        cls, raw = spec.annotation, data.get(section)
+        if not (isinstance(cls, type) and issubclass(cls, _Named)):
+            continue
+        name = raw if isinstance(raw, str) else raw.get("name") if isinstance(raw, dict) else None
+        where = f"{section}.name"
+        if isinstance(name, str) and name not in cls.table and not any(p.startswith(where) for p in known_problems):
+            problems.append(f"{where}: {_unknown(cls.table, name)}")
+    return problems
+
+
 def validate_recipe(data: Any) -> Recipe:
     """Build a :class:`Recipe` from plain data; raise :class:`RecipeError` listing every problem."""
     if not isinstance(data, dict):
@@ -233,7 +247,8 @@ def validate_recipe(data: Any) -> Recipe:
     try:
         recipe = Recipe.model_validate(data)
     except pydantic.ValidationError as e:
-        raise RecipeError([_message(err) for err in e.errors()]) from None
+        problems = [_message(err) for err in e.errors()]
+        raise RecipeError(problems + _check_raw_names(data, problems)) from None
     problems = _check_names(recipe)
     if problems:
         raise RecipeError(problems)

@@ -135,11 +135,14 @@ class Trainer:
         model = self.model
         was_training = model.training
         model.eval()
-        sums = torch.zeros(1 + len(self.metrics), device=next(model.parameters()).device)
+        device = next(model.parameters()).device
+        loss_sum = torch.zeros((), device=device)
+        metric_sums = [torch.zeros((), device=device) for _ in self.metrics]
         for x, y in batches.epoch(0):
             out = model(x)
-            sums[0] += self.loss_fn(out, y) * len(y)
-            for i, metric in enumerate(self.metrics.values(), start=1):
-                sums[i] += metric(out, y)
+            loss_sum.add_(self.loss_fn(out, y), alpha=len(y))
+            for total, metric in zip(metric_sums, self.metrics.values()):
+                total.add_(metric(out, y))
         model.train(was_training)
-        return dict(zip(["loss", *self.metrics], (sums / batches.n_examples).tolist()))
+        means = torch.stack([loss_sum, *metric_sums]).div_(batches.n_examples).tolist()
+        return dict(zip(["loss", *self.metrics], means))
