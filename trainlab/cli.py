@@ -55,6 +55,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
+    if args.markdown:
+        from trainlab.report.techniques import techniques_markdown
+
+        sys.stdout.write(techniques_markdown())
+        return
     tables = registry.ALL
     if args.kind:
         if args.kind not in tables:
@@ -108,6 +113,8 @@ def parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list registered datasets, models, optimizers, …",
                                   description="List every registered name with a one-line description.")
     listing.add_argument("kind", nargs="?", help=f"one of: {', '.join(registry.ALL)} (default: all)")
+    listing.add_argument("--markdown", action="store_true",
+                         help="print the whole catalogue with formulas and YAML snippets (docs/techniques.md)")
     listing.set_defaults(handler=cmd_list)
     return main
 

@@ -53,8 +53,23 @@ class _Named(BaseModel):
         return {**{k: getattr(self, k) for k in self.passed}, **(self.model_extra or {})}
 
 
+def name_and_params(value: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``relu`` → ("relu", {}); ``{name: leaky_relu, alpha: 0.1}`` → ("leaky_relu", {"alpha": 0.1})."""
+    if isinstance(value, str):
+        return value, {}
+    params = dict(value)
+    return str(params.pop("name", "")), params
+
+
+NameOrSpec = str | dict[str, Any]
+
+
 class PreprocessSpec(_Named):
     table: ClassVar[Registry] = registry.preprocessors
+
+
+class SamplerSpec(_Named):
+    table: ClassVar[Registry] = registry.samplers
 
 
 class DataSpec(_Named):
@@ -65,8 +80,12 @@ class DataSpec(_Named):
     val_fraction: float = Field(0.1, ge=0, lt=1, description="share of the training examples held out for validation")
     test_fraction: float = Field(0.2, ge=0, lt=1, description="share held out for test when the set has no test split")
     preprocess: PreprocessSpec = PreprocessSpec(name="none")
-    shuffle: bool = True
-    loader: Literal["auto", "tensor", "dataloader"] = "auto"
+    shuffle: bool = Field(True, description="a new order every epoch (false: the stored order)")
+    batch_mode: Literal["minibatch", "online", "fullbatch"] = Field(
+        "minibatch", description="online: one example per update; fullbatch: the whole training split per update")
+    sampler: SamplerSpec = SamplerSpec(name="shuffle")
+    loader: Literal["auto", "tensor", "dataloader"] = Field(
+        "auto", description="tensor: data on the device, batched by index; dataloader: torch DataLoader; auto: by size")
 
 
 class ModelSpec(_Named):
@@ -75,8 +94,8 @@ class ModelSpec(_Named):
     table: ClassVar[Registry] = registry.models
     names: ClassVar[dict[str, Registry]] = {"activation": registry.activations, "init": registry.initializers}
     passed: ClassVar[tuple[str, ...]] = ("activation",)
-    activation: str = "relu"
-    init: str = "default"
+    activation: NameOrSpec = Field("relu", description="an activation name (see Activations)")
+    init: NameOrSpec = Field("default", description="an initializer name (see Initializers); biases start at 0")
 
 
 class OptimSpec(_Named):
@@ -91,7 +110,9 @@ class ScheduleSpec(_Named):
     """``schedule``: the learning-rate schedule by name, stepped per epoch or per step."""
 
     table: ClassVar[Registry] = registry.schedules
-    interval: Literal["epoch", "step"] = "epoch"
+    interval: Literal["epoch", "step"] = Field("epoch", description="t counts epochs or optimizer steps")
+    warmup: int = Field(0, ge=0, description="linear warm-up over this many intervals before the schedule starts")
+    warmup_start: float = Field(0.1, gt=0, le=1, description="warm-up starts at this fraction of the rate")
 
 
 class PenaltySpec(_Named):
@@ -99,14 +120,28 @@ class PenaltySpec(_Named):
 
     table: ClassVar[Registry] = registry.penalties
     weight: float = Field(1e-4, ge=0, description="λ in J = L + λR(W)")
+    per_layer: list[float] | None = Field(None, description="a multiplier of λ per weight tensor, in layer order")
+
+
+class EarlyStoppingSpec(_Spec):
+    """``stopping.early``: stop when the monitored metric stops improving."""
+
+    monitor: str = Field("val_loss", description="a logged metric: loss, accuracy, val_loss, val_accuracy, …")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like, min otherwise")
+    min_delta: float = Field(0.0, ge=0, description="a change smaller than this is no improvement")
+    patience: int = Field(10, ge=0, description="epochs without improvement before stopping")
+    restore_best_weights: bool = Field(False, description="end with the weights of the best epoch")
 
 
 class StoppingSpec(_Spec):
     epochs: int = Field(20, gt=0, description="number of passes over the training data")
+    early: EarlyStoppingSpec | None = None
 
 
 class CheckpointSpec(_Spec):
     every: int = Field(5, gt=0, description="save a checkpoint every this many epochs (and at the end)")
+    keep_best: str | None = Field(None, description="also keep checkpoints/best: the epoch with the best value "
+                                                    "of this logged metric (e.g. val_loss), without stopping")
 
 
 class Recipe(_Spec):
@@ -176,15 +211,19 @@ def _check_names(recipe: Recipe) -> list[str]:
     """Look every name up in its registry and check each factory's parameters."""
     problems = []
     sections: list[tuple[str, _Named]] = [
-        ("data", recipe.data), ("data.preprocess", recipe.data.preprocess), ("model", recipe.model),
+        ("data", recipe.data), ("data.preprocess", recipe.data.preprocess), ("data.sampler", recipe.data.sampler),
+        ("model", recipe.model),
         ("optim", recipe.optim), ("schedule", recipe.schedule),
     ] + [(f"penalties.{i}", p) for i, p in enumerate(recipe.penalties)]
     for where, spec in sections:
         for field, table in spec.names.items():
+            name, params = name_and_params(getattr(spec, field))
             try:
-                table.get(getattr(spec, field))
+                table.get(name).validate(params)
             except UnknownName as e:
                 problems.append(f"{where}.{field}: {e}")
+            except pydantic.ValidationError as e:
+                problems += [_message(err, prefix=(where, field)) for err in e.errors()]
         try:
             entry = spec.table.get(spec.name)
         except UnknownName as e:

@@ -16,7 +16,7 @@ import pydantic
 from trainlab.errors import did_you_mean
 
 # Parameters a factory receives from the caller, never from the recipe.
-_SUPPLIED_BY_CALLER = {"params", "optimizer", "model", "module", "input_shape", "n_outputs", "seed", "task"}
+_SUPPLIED_BY_CALLER = {"params", "optimizer", "model", "module", "input_shape", "n_outputs", "seed", "task", "y", "batch_size"}
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,10 @@ losses = Registry("loss", "losses")
 metrics = Registry("metric")
 preprocessors = Registry("preprocessing", "preprocessing")
 penalties = Registry("penalty", "penalties")
+samplers = Registry("sampler")
 
 ALL: dict[str, Registry] = {
     r.plural: r
-    for r in (datasets, models, activations, initializers, optimizers, schedules, losses, metrics, preprocessors, penalties)
+    for r in (datasets, models, activations, initializers, optimizers, schedules, losses, metrics, preprocessors, penalties,
+              samplers)
 }

@@ -36,6 +36,7 @@ from trainlab.train.checkpoint import (
     save_checkpoint,
     split_prefix,
 )
+from trainlab.train.early_stopping import BestCheckpoint, EarlyStopping
 from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, TASK_OF_METRIC
 from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog
 from trainlab.train.trainer import Trainer
@@ -110,21 +111,33 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     x_train = torch.as_tensor(splits.train[0])
     preprocessor.fit(x_train)
 
-    def batches(split, shuffle: bool, on_device: bool):
+    batch_size = {"online": 1, "fullbatch": len(x_train)}.get(recipe.data.batch_mode, recipe.data.batch_size)
+
+    def batches(split, shuffle: bool, on_device: bool, sampler=None):
         if split is None:
             return None
         x, y = preprocessor(torch.as_tensor(split[0])), torch.as_tensor(split[1])
         if on_device:
-            return TensorBatches(x.to(device), y.to(device), recipe.data.batch_size, shuffle, recipe.seed)
-        return LoaderBatches(TensorDataset(x, y), recipe.data.batch_size, shuffle, recipe.seed, device)
+            return TensorBatches(x.to(device), y.to(device), batch_size, shuffle, recipe.seed, sampler)
+        return LoaderBatches(TensorDataset(x, y), batch_size, shuffle, recipe.seed, device, sampler=sampler)
 
     loader = recipe.data.loader
     on_device = loader == "tensor" or (loader == "auto" and x_train.nbytes <= TENSOR_PATH_LIMIT)
-    train = batches(splits.train, recipe.data.shuffle, on_device)
+    sampler = None
+    if recipe.data.sampler.name != "shuffle" and recipe.data.shuffle:
+        sampler_entry = registry.samplers.get(recipe.data.sampler.name)
+        try:
+            sampler = sampler_entry.factory(y=torch.as_tensor(splits.train[1]).to(device if on_device else "cpu"),
+                                            batch_size=batch_size, **sampler_entry.validate(recipe.data.sampler.params()))
+        except ValueError as e:
+            raise RecipeError([str(e)]) from None
+    train = batches(splits.train, recipe.data.shuffle, on_device, sampler)
     val, test = batches(splits.val, False, on_device), batches(splits.test, False, on_device)
 
+    # Preprocessing may change the number of features (PCA with k components): build for its output.
+    input_shape = tuple(preprocessor(x_train[:1]).shape[1:])
     model_entry = registry.models.get(recipe.model.name)
-    model = model_entry.factory(input_shape=data.input_shape, n_outputs=data.n_outputs,
+    model = model_entry.factory(input_shape=input_shape, n_outputs=data.n_outputs,
                                 **model_entry.validate(recipe.model.params()))
     apply_init(model, recipe.model.init)
     model.to(device)
@@ -133,13 +146,18 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     optimizer = optim_entry.factory(model, **optim_entry.validate(recipe.optim.params()))
     schedule_entry = registry.schedules.get(recipe.schedule.name)
     scheduler = schedule_entry.factory(optimizer, **schedule_entry.validate(recipe.schedule.params()))
+    early = recipe.stopping.early
+    if early is not None:
+        callbacks = [*callbacks, EarlyStopping(early.monitor, early.mode, early.min_delta, early.patience,
+                                               early.restore_best_weights)]
     penalty = make_penalty(model, [(p.name, p.weight, p.params()) for p in recipe.penalties])
     trainer = Trainer(
         model, optimizer, registry.losses.get(loss_name).factory(),
         metrics={m: registry.metrics.get(m).factory() for m in metric_names},
         scheduler=scheduler, schedule_interval=recipe.schedule.interval, penalty=penalty, callbacks=callbacks,
     )
-    info = {"task": data.task, "input_shape": list(data.input_shape), "n_outputs": data.n_outputs,
+    info = {"task": data.task, "input_shape": list(data.input_shape), "model_input_shape": list(input_shape),
+            "n_outputs": data.n_outputs,
             "class_names": data.class_names, "n_train": len(splits.train[0]),
             "n_val": 0 if splits.val is None else len(splits.val[0]),
             "n_test": 0 if splits.test is None else len(splits.test[0])}
@@ -156,20 +174,30 @@ def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState) -> Path:
-    """Write ``checkpoints/epoch-NNNN``: weights, optimizer, schedule, RNG, preprocessing, history."""
+def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str | None = None) -> Path:
+    """Write ``checkpoints/epoch-NNNN`` (or ``checkpoints/NAME``): weights, optimizer, schedule, RNG,
+    preprocessing, sampler and callback states, history."""
     trainer = setup.trainer
     optim_tensors, optim_rest = optimizer_to_parts(trainer.optimizer)
     tensors = {f"model.{k}": v for k, v in setup.model.state_dict().items()}
     tensors.update({f"optimizer.{k}": v for k, v in optim_tensors.items()})
     tensors.update({f"preprocess.{k}": v for k, v in setup.preprocessor.state_dict().items()})
     tensors.update(_rng_tensors(setup.device))
+    sampler = getattr(setup.train, "sampler", None)
+    if sampler is not None:
+        tensors.update({f"sampler.{k}": v for k, v in sampler.state_dict().items()})
+    callbacks = {}
+    for callback in trainer.callbacks:
+        cb_state = dict(callback.state_dict())
+        name_ = type(callback).__name__
+        tensors.update({f"callback.{name_}.{k}": v for k, v in cb_state.pop("tensors", {}).items()})
+        callbacks[name_] = cb_state
     body = {
         "epoch": len(state.history), "step": state.step, "history": state.history, "optimizer": optim_rest,
         "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
-        "callbacks": {type(c).__name__: c.state_dict() for c in trainer.callbacks},
+        "callbacks": callbacks,
     }
-    return save_checkpoint(run_dir / "checkpoints" / f"epoch-{len(state.history):04d}", tensors, body)
+    return save_checkpoint(run_dir / "checkpoints" / (name or f"epoch-{len(state.history):04d}"), tensors, body)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -193,8 +221,16 @@ def restore(setup: Setup, checkpoint: Path) -> None:
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and setup.device.type == "cuda":
         torch.cuda.set_rng_state(tensors["rng.cuda"], setup.device)
+    sampler = getattr(setup.train, "sampler", None)
+    if sampler is not None:
+        sampler.load_state_dict(split_prefix(tensors, "sampler"))
     for callback in trainer.callbacks:
-        callback.load_state_dict(body["callbacks"].get(type(callback).__name__, {}))
+        name = type(callback).__name__
+        cb_state = dict(body["callbacks"].get(name, {}))
+        cb_tensors = split_prefix(tensors, f"callback.{name}")
+        if cb_tensors:
+            cb_state["tensors"] = cb_tensors
+        callback.load_state_dict(cb_state)
     trainer.state.history = list(body["history"])
     trainer.state.step = body["step"]
 
@@ -234,7 +270,9 @@ def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Pa
     events = EventLog(run_dir / "events.jsonl")
     trainer.callbacks = sorted(
         [*trainer.callbacks, *output, CSVLogger(run_dir / "metrics.csv", _columns(setup)), events,
-         Checkpointer(recipe.checkpoint.every, lambda s: save_run_checkpoint(run_dir, setup, s), events)],
+         Checkpointer(recipe.checkpoint.every, lambda s: save_run_checkpoint(run_dir, setup, s), events)]
+        + ([BestCheckpoint(recipe.checkpoint.keep_best, lambda s: save_run_checkpoint(run_dir, setup, s, "best"))]
+           if recipe.checkpoint.keep_best else []),
         key=lambda c: c.order,
     )
     if checkpoint is not None:
@@ -307,7 +345,8 @@ class Predictor:
         info = status["data"]
         self.task, self.class_names = info["task"], info["class_names"]
         entry = registry.models.get(recipe.model.name)
-        self.model = entry.factory(input_shape=tuple(info["input_shape"]), n_outputs=info["n_outputs"],
+        shape = info.get("model_input_shape", info["input_shape"])
+        self.model = entry.factory(input_shape=tuple(shape), n_outputs=info["n_outputs"],
                                    **entry.validate(recipe.model.params()))
         self.model.load_state_dict(split_prefix(tensors, "model"))
         self.model.eval()

@@ -40,6 +40,12 @@ def mae() -> LossFn:
     return lambda out, y: (out - y).abs().mean(dim=1).sum()
 
 
+def per_example_loss(loss_fn: LossFn, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each example's loss (a vector of length n), for losses that take ``reduction="none"``."""
+    losses = loss_fn(out, y, reduction="none")
+    return losses.reshape(len(y), -1).mean(dim=1)
+
+
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
 DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mae"]}
 TASK_OF_METRIC = {"accuracy": "classification", "mae": "regression"}

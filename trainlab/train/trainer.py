@@ -1,7 +1,10 @@
 """The training loop.
 
 Per step: forward → loss (+ penalty) → zero_grad → backward → step → (per-step schedule) → add the loss and
-metric sums on the device. Nothing is read back to the host until the epoch ends, when all sums
+metric sums on the device. Optimizers that need a closure (L-BFGS, BFGS) get one that recomputes the
+batch's loss; those marked ``full_batch`` get the whole training set as one batch; an optimizer with
+``advance(epoch, logs)`` (a chain) hears about every finished epoch; a schedule with a ``monitor``
+(plateau, Hinton's adaptive rate) is stepped with that epoch log value. Nothing is read back to the host until the epoch ends, when all sums
 are read in one transfer; a non-finite loss anywhere in the epoch makes the epoch's loss sum
 non-finite, so it is caught there at no per-step cost.
 """
@@ -17,7 +20,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from trainlab.errors import TrainlabError
 from trainlab.train.callbacks import Callback, LoopState, overrides
-from trainlab.train.metrics import LossFn
+from trainlab.train.metrics import LossFn, per_example_loss
 
 
 class NonFiniteLoss(TrainlabError):
@@ -76,25 +79,33 @@ class Trainer:
         state, model, optimizer, loss_fn = self.state, self.model, self.optimizer, self.loss_fn
         state.epochs, state.steps_per_epoch, state.should_stop = epochs, len(train), False
         step_scheduler = self.scheduler if self.schedule_interval == "step" else None
+        monitor = getattr(self.scheduler, "monitor", None)
         batch_callbacks = [c for c in self.callbacks if overrides(c, "on_batch_end")]
         metric_fns, penalty = list(self.metrics.values()), self.penalty
+        sampler = getattr(train, "sampler", None)
+        record = sampler.record if sampler is not None and sampler.wants_losses else None
         device = next(model.parameters()).device
         self._fire("on_fit_start")
         for epoch in range(len(state.history), epochs):
             state.epoch = epoch
             self._fire("on_epoch_start")
             lr = optimizer.param_groups[0]["lr"]
+            needs_closure = getattr(optimizer, "needs_closure", False)
+            batches = train.whole() if getattr(optimizer, "full_batch", False) else train.epoch(epoch)
             started = time.perf_counter()
             model.train()
             loss_sum = torch.zeros((), device=device)
             metric_sums = [torch.zeros((), device=device) for _ in metric_fns]
             seen = 0
-            for x, y in train.epoch(epoch):
-                out = model(x)
-                loss = loss_fn(out, y)
-                optimizer.zero_grad(set_to_none=True)
-                (loss if penalty is None else loss + penalty()).backward()
-                optimizer.step()
+            for x, y in batches:
+                if needs_closure:
+                    out, loss = self._closure_step(x, y)
+                else:
+                    out = model(x)
+                    loss = loss_fn(out, y)
+                    optimizer.zero_grad(set_to_none=True)
+                    (loss if penalty is None else loss + penalty()).backward()
+                    optimizer.step()
                 if step_scheduler is not None:
                     step_scheduler.step()
                 seen += len(y)
@@ -103,13 +114,13 @@ class Trainer:
                     detached = out.detach()
                     for total, metric in zip(metric_sums, metric_fns):
                         total.add_(metric(detached, y))
+                if record is not None:
+                    record(train.last_index, per_example_loss(loss_fn, out.detach(), y))
                 state.step += 1
                 for callback in batch_callbacks:
                     callback.on_batch_end(state, loss)
                 if state.should_stop:
                     break
-            if self.scheduler is not None and step_scheduler is None:
-                self.scheduler.step()
             logs = {"epoch": epoch + 1, "lr": lr}
             means = torch.stack([loss_sum, *metric_sums]).div_(max(seen, 1)).tolist()
             logs.update(zip(["loss", *self.metrics], means))
@@ -120,6 +131,15 @@ class Trainer:
                 )
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+            if monitor is not None:
+                if monitor not in logs:
+                    raise TrainlabError(f"schedule monitors '{monitor}', which this run does not log; "
+                                        f"logged: {', '.join(k for k in logs if k not in ('epoch', 'lr'))}")
+                self.scheduler.step(logs[monitor])
+            elif self.scheduler is not None and step_scheduler is None:
+                self.scheduler.step()
+            if hasattr(optimizer, "advance"):
+                optimizer.advance(epoch + 1, logs)
             logs["seconds"] = time.perf_counter() - started
             state.logs = logs
             state.history.append(logs)
@@ -128,6 +148,24 @@ class Trainer:
                 break
         self._fire("on_fit_end")
         return state.history
+
+    def _closure_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of an optimizer that re-evaluates the loss (L-BFGS line search, BFGS);
+        returns the outputs and loss at the parameters the step started from."""
+        model, loss_fn, penalty, first = self.model, self.loss_fn, self.penalty, []
+
+        def closure() -> torch.Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            out = model(x)
+            loss = loss_fn(out, y)
+            total = loss if penalty is None else loss + penalty()
+            total.backward()
+            if not first:  # log the data loss at the starting point, as the plain step does
+                first.append((out.detach(), loss.detach()))
+            return total  # line searches need the value of the function they differentiate
+
+        self.optimizer.step(closure)
+        return first[0]
 
     @torch.no_grad()
     def evaluate(self, batches) -> dict[str, float]:
