@@ -9,12 +9,12 @@ The flow is Recipe → Run → Report::
 """
 __version__ = "0.1.0"
 
-from trainlab import data, nn, optim, train  # noqa: E402,F401  (register every technique)
-from trainlab.errors import CheckpointError, RecipeError, TrainlabError  # noqa: E402
-from trainlab.recipe import Recipe, load_recipe  # noqa: E402
-from trainlab.run import Predictor, RunResult, load_model, resume_run, run_recipe  # noqa: E402
-from trainlab.train.callbacks import Callback, LoopState  # noqa: E402
-from trainlab.train.trainer import Trainer  # noqa: E402
+from trainlab import data, nn, optim, train  # noqa: F401  (register every technique)
+from trainlab.errors import CheckpointError, RecipeError, TrainlabError
+from trainlab.recipe import Recipe, load_recipe
+from trainlab.run import Predictor, RunResult, load_model, resume_run, run_recipe
+from trainlab.train.callbacks import Callback, LoopState
+from trainlab.train.trainer import Trainer
 
 __all__ = [
     "Callback", "CheckpointError", "LoopState", "Predictor", "Recipe", "RecipeError", "RunResult",

@@ -94,8 +94,8 @@ class ModelSpec(_Named):
     table: ClassVar[Registry] = registry.models
     names: ClassVar[dict[str, Registry]] = {"activation": registry.activations, "init": registry.initializers}
     passed: ClassVar[tuple[str, ...]] = ("activation",)
-    activation: NameOrSpec = Field("relu", description="an activation name (see Activations)")
-    init: NameOrSpec = Field("default", description="an initializer name (see Initializers); biases start at 0")
+    activation: NameOrSpec = Field("relu", description="an activation name or {name: …, parameter: …} (see Activations)")
+    init: NameOrSpec = Field("default", description="an initializer name or {name: …, parameter: …} (see Initializers); biases start at 0")
 
 
 class OptimSpec(_Named):
@@ -243,6 +243,11 @@ def _check_names(recipe: Recipe) -> list[str]:
                 else:
                     problems.append(_message(err, prefix=(where,)))
     problems += _check_short_names(recipe)
+    schedule = recipe.schedule
+    if (schedule.name in registry.schedules and schedule.interval == "step"
+            and "monitor" in registry.schedules.get(schedule.name).recipe_parameters()):
+        problems.append(f"schedule.interval: '{schedule.name}' watches a per-epoch metric, so it needs "
+                        "interval 'epoch', not 'step'")
     return problems
 
 

@@ -24,8 +24,11 @@ from trainlab.data.datasets import Dataset
 from trainlab.data.preprocess import Preprocessor
 from trainlab.data.split import split_dataset
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
+from trainlab.nn.augment import Augment
 from trainlab.nn.init import apply_init
+from trainlab.nn.noise import GaussianNoise
 from trainlab.nn.penalties import make_penalty
+from trainlab.optim.schedules import with_warmup
 from trainlab.recipe import Recipe, load_recipe
 from trainlab.train.callbacks import Callback, LoopState
 from trainlab.train.checkpoint import (
@@ -96,6 +99,44 @@ def _task_choices(recipe: Recipe, task: str) -> tuple[str, list[str]]:
     return loss, names
 
 
+def _make(section: str, factory, *args, **kwargs):
+    """Call a factory; a ValueError about its parameters becomes a recipe error naming the section."""
+    try:
+        return factory(*args, **kwargs)
+    except ValueError as e:
+        raise RecipeError([f"{section}: {e}"]) from None
+
+
+_RANDOM_IN_TRAINING = (torch.nn.Dropout, torch.nn.RReLU, GaussianNoise, Augment)
+
+
+def _check_line_search(model: torch.nn.Module, optimizer: torch.optim.Optimizer, name: str) -> None:
+    """L-BFGS/BFGS evaluate the loss several times per step and assume the same function each time;
+    dropout, noise, augmentation and RReLU draw anew at every evaluation, which breaks the line search."""
+    stages = getattr(optimizer, "stages", (optimizer,))
+    if not any(getattr(stage, "needs_closure", False) for stage in stages):
+        return
+    random = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _RANDOM_IN_TRAINING)})
+    if random:
+        message = (f"optim.name: '{name}' uses a line search, which needs the same loss function at every "
+                   f"evaluation, but the model draws random numbers in training ({', '.join(random)}); "
+                   "remove dropout/noise/augmentation/rrelu or use a first-order optimizer")
+        raise RecipeError([message])
+
+
+def _scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+    """The recipe's schedule, wrapped in its warm-up; schedules needing the run's length (one_cycle's
+    ``total``) get the number of intervals after the warm-up unless the recipe sets it."""
+    spec = recipe.schedule
+    entry = registry.schedules.get(spec.name)
+    params = entry.validate(spec.params())
+    if "total" in entry.recipe_parameters() and params.get("total") is None:
+        per_run = recipe.stopping.epochs * (1 if spec.interval == "epoch" else steps_per_epoch)
+        params["total"] = per_run - spec.warmup
+    scheduler = _make("schedule", entry.factory, optimizer, **params)
+    return _make("schedule.warmup", with_warmup, optimizer, scheduler, spec.warmup, spec.warmup_start)
+
+
 def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     """Load and split the data, fit preprocessing on train, build model, optimizer and Trainer."""
     device = resolve_device(recipe.device)
@@ -107,9 +148,10 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     splits = split_dataset(data, recipe.data.val_fraction, recipe.data.test_fraction, recipe.seed)
 
     prep_spec = recipe.data.preprocess
-    preprocessor = registry.preprocessors.get(prep_spec.name).factory(**prep_spec.params())
+    prep_entry = registry.preprocessors.get(prep_spec.name)
     x_train = torch.as_tensor(splits.train[0])
-    preprocessor.fit(x_train)
+    preprocessor = _make("data.preprocess", prep_entry.factory, **prep_entry.validate(prep_spec.params()))
+    _make("data.preprocess", preprocessor.fit, x_train)
 
     batch_size = {"online": 1, "fullbatch": len(x_train)}.get(recipe.data.batch_mode, recipe.data.batch_size)
 
@@ -126,31 +168,30 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     sampler = None
     if recipe.data.sampler.name != "shuffle" and recipe.data.shuffle:
         sampler_entry = registry.samplers.get(recipe.data.sampler.name)
-        try:
-            sampler = sampler_entry.factory(y=torch.as_tensor(splits.train[1]).to(device if on_device else "cpu"),
-                                            batch_size=batch_size, **sampler_entry.validate(recipe.data.sampler.params()))
-        except ValueError as e:
-            raise RecipeError([str(e)]) from None
+        sampler = _make("data.sampler", sampler_entry.factory,
+                        y=torch.as_tensor(splits.train[1]).to(device if on_device else "cpu"),
+                        batch_size=batch_size, **sampler_entry.validate(recipe.data.sampler.params()))
     train = batches(splits.train, recipe.data.shuffle, on_device, sampler)
     val, test = batches(splits.val, False, on_device), batches(splits.test, False, on_device)
 
     # Preprocessing may change the number of features (PCA with k components): build for its output.
     input_shape = tuple(preprocessor(x_train[:1]).shape[1:])
     model_entry = registry.models.get(recipe.model.name)
-    model = model_entry.factory(input_shape=input_shape, n_outputs=data.n_outputs,
-                                **model_entry.validate(recipe.model.params()))
-    apply_init(model, recipe.model.init)
+    model = _make("model", model_entry.factory, input_shape=input_shape, n_outputs=data.n_outputs,
+                  **model_entry.validate(recipe.model.params()))
+    _make("model.init", apply_init, model, recipe.model.init)
     model.to(device)
 
     optim_entry = registry.optimizers.get(recipe.optim.name)
-    optimizer = optim_entry.factory(model, **optim_entry.validate(recipe.optim.params()))
-    schedule_entry = registry.schedules.get(recipe.schedule.name)
-    scheduler = schedule_entry.factory(optimizer, **schedule_entry.validate(recipe.schedule.params()))
+    optimizer = _make("optim", optim_entry.factory, model, **optim_entry.validate(recipe.optim.params()))
+    _check_line_search(model, optimizer, recipe.optim.name)
+    scheduler = _scheduler(recipe, optimizer, len(train))
     early = recipe.stopping.early
     if early is not None:
         callbacks = [*callbacks, EarlyStopping(early.monitor, early.mode, early.min_delta, early.patience,
                                                early.restore_best_weights)]
-    penalty = make_penalty(model, [(p.name, p.weight, p.params()) for p in recipe.penalties])
+    penalty = _make("penalties", make_penalty, model,
+                    [(p.name, p.weight, p.params(), p.per_layer) for p in recipe.penalties])
     trainer = Trainer(
         model, optimizer, registry.losses.get(loss_name).factory(),
         metrics={m: registry.metrics.get(m).factory() for m in metric_names},
@@ -351,7 +392,8 @@ class Predictor:
         self.model.load_state_dict(split_prefix(tensors, "model"))
         self.model.eval()
         spec = recipe.data.preprocess
-        self.preprocessor = registry.preprocessors.get(spec.name).factory(**spec.params())
+        prep_entry = registry.preprocessors.get(spec.name)
+        self.preprocessor = prep_entry.factory(**prep_entry.validate(spec.params()))
         self.preprocessor.load_state_dict(split_prefix(tensors, "preprocess"))
 
     @torch.no_grad()

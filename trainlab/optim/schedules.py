@@ -1,26 +1,42 @@
 """Learning-rate schedules by name: torch.optim.lr_scheduler behind recipe names.
 
-A factory returns a torch scheduler, or None when the rate never changes (no work per step).
-The Trainer steps it once per epoch or once per optimizer step, as the recipe's
-``schedule.interval`` says; ``t`` below counts those intervals from 0.
+A factory takes the optimizer and the recipe's parameters and returns a torch scheduler, or None
+when the rate never changes (no work per step). The Trainer steps it once per epoch or once per
+optimizer step, as the recipe's ``schedule.interval`` says; ``t`` in the formulas counts those
+intervals from 0 and η₀ is ``optim.lr``. Metric-driven schedules (:func:`needs_metric`) are
+stepped once per epoch with the monitored value. Every scheduler's ``state_dict()`` is plain
+JSON-able data, and loading it into a freshly built scheduler (after the optimizer's state)
+continues the same rates.
+
+The schedules live in four modules: decay (a fixed function of t), cyclic, adaptive (metric-driven)
+and warm-up; this module imports them, which registers every name.
 """
 from __future__ import annotations
 
-import torch
-from torch.optim.lr_scheduler import LRScheduler, StepLR
+# Imported in catalogue order, which is the registration order that `trainlab list` and the docs show.
+from trainlab.optim.schedules_decay import (
+    constant,
+    darken_moody,
+    exponential,
+    piecewise,
+    power,
+    step,
+    stochastic_approx,
+    time_decay,
+)
 
-from trainlab.registry import schedules
+# isort: split
+from trainlab.optim.schedules_cyclic import cyclic, one_cycle, sgdr
 
+# isort: split
+from trainlab.optim.schedules_adaptive import HintonAdaptive, hinton_adaptive, plateau
 
-@schedules.register("constant")
-def constant(optimizer: torch.optim.Optimizer) -> LRScheduler | None:
-    """Constant rate: η_t = η₀."""
-    return None
+# isort: split
+from trainlab.optim.schedules_base import needs_metric
+from trainlab.optim.schedules_warmup import Warmup, warmup, with_warmup
 
-
-@schedules.register("step")
-def step(optimizer: torch.optim.Optimizer, step_size: int = 10, gamma: float = 0.5) -> LRScheduler:
-    """Step decay: η_t = η₀ · γ^⌊t/s⌋ with s = ``step_size`` (γ = 0.5 halves the rate every s)."""
-    if step_size < 1:
-        raise ValueError(f"step_size must be at least 1, got {step_size}")
-    return StepLR(optimizer, step_size=step_size, gamma=gamma)
+__all__ = [
+    "HintonAdaptive", "Warmup", "constant", "cyclic", "darken_moody", "exponential", "hinton_adaptive",
+    "needs_metric", "one_cycle", "piecewise", "plateau", "power", "sgdr", "step", "stochastic_approx",
+    "time_decay", "warmup", "with_warmup",
+]
