@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trainlab import registry
 from trainlab.errors import RecipeError, TrainlabError, did_you_mean
-from trainlab.registry import Registry, UnknownName
+from trainlab.registry import Registry, UnknownName, split_spec
 
 
 class _Spec(BaseModel):
@@ -51,14 +51,6 @@ class _Named(BaseModel):
     def params(self) -> dict[str, Any]:
         """The parameters for the factory: the extra keys plus the ``passed`` fields."""
         return {**{k: getattr(self, k) for k in self.passed}, **(self.model_extra or {})}
-
-
-def name_and_params(value: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``relu`` → ("relu", {}); ``{name: leaky_relu, alpha: 0.1}`` → ("leaky_relu", {"alpha": 0.1})."""
-    if isinstance(value, str):
-        return value, {}
-    params = dict(value)
-    return str(params.pop("name", "")), params
 
 
 NameOrSpec = str | dict[str, Any]
@@ -217,9 +209,11 @@ def _check_names(recipe: Recipe) -> list[str]:
     ] + [(f"penalties.{i}", p) for i, p in enumerate(recipe.penalties)]
     for where, spec in sections:
         for field, table in spec.names.items():
-            name, params = name_and_params(getattr(spec, field))
             try:
+                name, params = split_spec(getattr(spec, field), table.kind)
                 table.get(name).validate(params)
+            except TypeError as e:
+                problems.append(f"{where}.{field}: {e}")
             except UnknownName as e:
                 problems.append(f"{where}.{field}: {e}")
             except pydantic.ValidationError as e:

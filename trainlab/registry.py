@@ -7,7 +7,7 @@ defaults) are the parameters a recipe may give it; they are validated when the r
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,17 @@ def _params_model(entry: Entry) -> type[pydantic.BaseModel]:
     return _models[key]
 
 
+def split_spec(spec: str | Mapping[str, Any], kind: str = "technique") -> tuple[str, dict[str, Any]]:
+    """``"relu"`` → ("relu", {}); ``{"name": "leaky_relu", "alpha": 0.1}`` → ("leaky_relu", {"alpha": 0.1})."""
+    if isinstance(spec, str):
+        return spec, {}
+    params = dict(spec)
+    name = params.pop("name", None)
+    if not isinstance(name, str):
+        raise TypeError(f"a {kind} spec needs a 'name', got {dict(spec)!r}")
+    return name, params
+
+
 class UnknownName(KeyError):
     """Raised by :meth:`Registry.get` for a name that is not registered."""
 
@@ -116,6 +127,13 @@ class Registry:
             raise UnknownName(
                 f"'{name}' is not a known {self.kind}; {did_you_mean(name, self.names())}Known: {known}"
             ) from None
+
+    def make(self, spec: str | Mapping[str, Any], **supplied: Any) -> Any:
+        """Build from a name or a mapping ``{"name": ..., **params}``; the parameters are validated
+        against the factory's signature (``pydantic.ValidationError``) and ``supplied`` is passed as is."""
+        name, params = split_spec(spec, self.kind)
+        entry = self.get(name)
+        return entry.factory(**supplied, **entry.validate(params))
 
     def names(self) -> list[str]:
         return list(self._entries)

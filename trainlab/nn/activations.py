@@ -118,15 +118,7 @@ def make_activation(spec: str | Mapping[str, Any]) -> nn.Module:
         >>> make_activation({"name": "leaky_relu", "alpha": 0.1})
         LeakyReLU(negative_slope=0.1)
     """
-    if isinstance(spec, str):
-        name, params = spec, {}
-    else:
-        params = dict(spec)
-        name = params.pop("name", None)
-        if not isinstance(name, str):
-            raise TypeError(f"an activation spec needs a 'name', got {dict(spec)!r}")
-    entry = activations.get(name)
-    return entry.factory(**entry.validate(params))
+    return activations.make(spec)
 
 
 def activation_bounds(module: nn.Module) -> tuple[float, float] | None:

@@ -65,15 +65,7 @@ def apply_init(model: nn.Module, spec: str | Mapping[str, Any]) -> None:
         >>> round(layer.weight.var().item() * 1000, 1), layer.bias.abs().max().item()
         (2.0, 0.0)
     """
-    if isinstance(spec, str):
-        name, params = spec, {}
-    else:
-        params = dict(spec)
-        name = params.pop("name", None)
-        if not isinstance(name, str):
-            raise TypeError(f"an initializer spec needs a 'name', got {dict(spec)!r}")
-    entry = initializers.get(name)
-    init_weight = entry.factory(**entry.validate(params))
+    init_weight = initializers.make(spec)
     if init_weight is None:  # torch's defaults
         return
     for layer in model.modules():
