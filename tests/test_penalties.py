@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import trainlab.nn.penalties as penalties_module
-from trainlab.nn.penalties import make_penalty, penalized_weights
+from trainlab.nn.penalties import make_penalty, make_proximal_step, penalized_weights
 from trainlab.registry import penalties
 
 LAMBDA = 0.1
@@ -99,10 +99,25 @@ def test_penalty_follows_the_weights_as_they_train():
 
 
 def test_every_penalty_shows_its_formula():
-    assert set(penalties.names()) == {name for name, *_ in FORMULAS}
+    proximal = {"l1_proximal"}  # a proximal step, not a loss term: tested below
+    assert set(penalties.names()) - proximal == {name for name, *_ in FORMULAS}
     for entry in penalties:
-        assert "R(W) = Σ" in entry.description, entry.name
+        assert "R(W) = Σ" in entry.description or entry.name in proximal, entry.name
 
 
 def test_docstring_examples_run():
     assert doctest.testmod(penalties_module).failed == 0
+
+
+def test_l1_proximal_soft_thresholds_weights_only_with_the_group_rate():
+    model = nn.Sequential(nn.Linear(3, 2))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.5, -0.05, 0.1], [-0.3, 0.02, 0.0]]))
+        model[0].bias.fill_(0.01)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    assert make_penalty(model, [("l1_proximal", 0.2, {}, None)]) is None  # no loss term
+    make_proximal_step(model, [("l1_proximal", 0.2, {}, None)], optimizer)()
+    # threshold η·λ = 0.1: W ← sign(W)·max(|W| − 0.1, 0)
+    expected = torch.tensor([[0.4, 0.0, 0.0], [-0.2, 0.0, 0.0]])
+    assert torch.allclose(model[0].weight, expected)
+    assert torch.all(model[0].bias == 0.01)  # biases untouched

@@ -27,7 +27,7 @@ from trainlab.errors import CheckpointError, RecipeError, TrainlabError
 from trainlab.nn.augment import Augment
 from trainlab.nn.init import apply_init
 from trainlab.nn.noise import GaussianNoise
-from trainlab.nn.penalties import make_penalty
+from trainlab.nn.penalties import make_penalty, make_proximal_step
 from trainlab.optim.schedules import with_warmup
 from trainlab.recipe import Recipe, load_recipe
 from trainlab.train.callbacks import Callback, LoopState
@@ -190,12 +190,14 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     if early is not None:
         callbacks = [*callbacks, EarlyStopping(early.monitor, early.mode, early.min_delta, early.patience,
                                                early.restore_best_weights)]
-    penalty = _make("penalties", make_penalty, model,
-                    [(p.name, p.weight, p.params(), p.per_layer) for p in recipe.penalties])
+    penalty_specs = [(p.name, p.weight, p.params(), p.per_layer) for p in recipe.penalties]
+    penalty = _make("penalties", make_penalty, model, penalty_specs)
+    proximal_step = _make("penalties", make_proximal_step, model, penalty_specs, optimizer)
     trainer = Trainer(
         model, optimizer, registry.losses.get(loss_name).factory(),
         metrics={m: registry.metrics.get(m).factory() for m in metric_names},
-        scheduler=scheduler, schedule_interval=recipe.schedule.interval, penalty=penalty, callbacks=callbacks,
+        scheduler=scheduler, schedule_interval=recipe.schedule.interval, penalty=penalty, after_step=proximal_step,
+        callbacks=callbacks,
     )
     info = {"task": data.task, "input_shape": list(data.input_shape), "model_input_shape": list(input_shape),
             "n_outputs": data.n_outputs,

@@ -52,6 +52,29 @@ def elastic_net(beta: float = 1.0) -> Penalty:
     return lambda weights: sum(beta * w.square().sum() + w.abs().sum() for w in weights)
 
 
+class Proximal:
+    """Marks a penalty applied as a proximal step after each optimizer step, not as a loss term."""
+
+    def __init__(self, threshold: Callable[[torch.Tensor, float], None]):
+        self.threshold = threshold  # (W, η·λ) → None, in place
+
+
+@penalties.register("l1_proximal")
+def l1_proximal() -> Proximal:
+    """L1 by proximal gradient (ISTA): after each step W ← sign(W)·max(|W| − ηλ, 0), giving exact zeros.
+
+    Minimizes the same J = L + λΣ|W| as ``l1``, but the soft-threshold sets small weights to exactly
+    0 instead of letting the subgradient λ·sign(W) make them oscillate around 0. η is the rate of
+    the weight's parameter group, so the step is the exact proximal operator for SGD; with adaptive
+    optimizers it is the usual approximation. torch has no proximal step, hence written here.
+    """
+
+    def threshold(w: torch.Tensor, step: float) -> None:
+        w.copy_(w.sign() * (w.abs() - step).clamp_min(0))
+
+    return Proximal(threshold)
+
+
 PenaltySpec = tuple[str, float, dict[str, Any]] | tuple[str, float, dict[str, Any], Sequence[float] | None]
 
 
@@ -70,11 +93,34 @@ def make_penalty(model: nn.Module, specs: Sequence[PenaltySpec]) -> Callable[[],
         >>> round(make_penalty(model, [("l2", 0.1, {}, [1.0, 10.0])])().item(), 4)  # 0.1·(6 + 10·3)
         3.6
     """
-    if not specs:
+    terms = [(p, c, ws) for p, c, ws in _terms(model, specs) if not isinstance(p, Proximal)]
+    if not terms:
         return None
+    return lambda: sum(coefficient * penalty(ws) for penalty, coefficient, ws in terms)
+
+
+def make_proximal_step(model: nn.Module, specs: Sequence[PenaltySpec],
+                       optimizer: torch.optim.Optimizer) -> Callable[[], None] | None:
+    """The step to run after every optimizer step for the proximal penalties in ``specs`` (None if none):
+    each weight gets its penalty's threshold with step η·λ·m_k, η read from its parameter group."""
+    terms = [(p, c, ws) for p, c, ws in _terms(model, specs) if isinstance(p, Proximal)]
+    if not terms:
+        return None
+    group_of = {id(p): group for group in optimizer.param_groups for p in group["params"]}
+
+    @torch.no_grad()
+    def step() -> None:
+        for penalty, coefficient, weights in terms:
+            for w in weights:
+                penalty.threshold(w, group_of[id(w)]["lr"] * coefficient)
+
+    return step
+
+
+def _terms(model: nn.Module, specs: Sequence[PenaltySpec]) -> list[tuple[Any, float, list[torch.Tensor]]]:
+    """(R, coefficient λ·m_k, tensors) per term, worked out once; terms with nothing to do are dropped."""
     weights = penalized_weights(model)
-    # Everything that does not change between steps is worked out once: (R, coefficient, tensors).
-    terms: list[tuple[Penalty, float, list[torch.Tensor]]] = []
+    terms: list[tuple[Any, float, list[torch.Tensor]]] = []
     for name, weight, params, *rest in specs:
         entry = penalties.get(name)
         penalty = entry.factory(**entry.validate(params))
@@ -88,7 +134,4 @@ def make_penalty(model: nn.Module, specs: Sequence[PenaltySpec]) -> Callable[[],
         if any(m < 0 for m in per_layer):
             raise ValueError(f"penalty '{name}': per_layer multipliers must be >= 0, got {list(per_layer)}")
         terms += [(penalty, float(weight) * m, [w]) for m, w in zip(per_layer, weights)]
-    terms = [term for term in terms if term[1] != 0 and term[2]]  # nothing to compute for these
-    if not terms:
-        return None
-    return lambda: sum(coefficient * penalty(ws) for penalty, coefficient, ws in terms)
+    return [term for term in terms if term[1] != 0 and term[2]]

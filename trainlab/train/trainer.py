@@ -1,7 +1,7 @@
 """The training loop.
 
-Per step: forward → loss (+ penalty) → zero_grad → backward → step → (per-step schedule) → add the loss and
-metric sums on the device. Optimizers that need a closure (L-BFGS, BFGS) get one that recomputes the
+Per step: forward → loss (+ penalty) → zero_grad → backward → step → (proximal step) → (per-step
+schedule) → add the loss and metric sums on the device. Optimizers that need a closure (L-BFGS, BFGS) get one that recomputes the
 batch's loss; those marked ``full_batch`` get the whole training set as one batch; an optimizer with
 ``advance(epoch, logs)`` (a chain) hears about every finished epoch; a schedule with a ``monitor``
 (plateau, Hinton's adaptive rate) is stepped with that epoch log value. Nothing is read back to the host until the epoch ends, when all sums
@@ -57,6 +57,7 @@ class Trainer:
         scheduler: LRScheduler | None = None,
         schedule_interval: str = "epoch",
         penalty: Callable[[], torch.Tensor] | None = None,
+        after_step: Callable[[], None] | None = None,
         callbacks: Sequence[Callback] = (),
     ):
         if schedule_interval not in ("epoch", "step"):
@@ -64,7 +65,7 @@ class Trainer:
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.metrics = dict(metrics or {})
         self.scheduler, self.schedule_interval = scheduler, schedule_interval
-        self.penalty = penalty
+        self.penalty, self.after_step = penalty, after_step
         self.callbacks = sorted(callbacks, key=lambda c: c.order)
         self.state = LoopState(model, optimizer, epochs=0)
 
@@ -81,7 +82,7 @@ class Trainer:
         step_scheduler = self.scheduler if self.schedule_interval == "step" else None
         monitor = getattr(self.scheduler, "monitor", None)
         batch_callbacks = [c for c in self.callbacks if overrides(c, "on_batch_end")]
-        metric_fns, penalty = list(self.metrics.values()), self.penalty
+        metric_fns, penalty, after_step = list(self.metrics.values()), self.penalty, self.after_step
         sampler = getattr(train, "sampler", None)
         record = sampler.record if sampler is not None and sampler.wants_losses else None
         device = next(model.parameters()).device
@@ -106,6 +107,8 @@ class Trainer:
                     optimizer.zero_grad(set_to_none=True)
                     (loss if penalty is None else loss + penalty()).backward()
                     optimizer.step()
+                if after_step is not None:
+                    after_step()
                 if step_scheduler is not None:
                     step_scheduler.step()
                 seen += len(y)
