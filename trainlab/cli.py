@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from importlib import resources
 from pathlib import Path
@@ -10,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+import trainlab.commands
 from trainlab import registry
 from trainlab.errors import TrainlabError
 from trainlab.recipe import load_recipe
@@ -116,6 +119,8 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--markdown", action="store_true",
                          help="print the whole catalogue with formulas and YAML snippets (docs/techniques.md)")
     listing.set_defaults(handler=cmd_list)
+    for module in pkgutil.iter_modules(trainlab.commands.__path__):
+        importlib.import_module(f"trainlab.commands.{module.name}").register(commands)
     return main
 
 
