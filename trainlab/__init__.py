@@ -11,8 +11,9 @@ __version__ = "0.1.0"
 
 from trainlab import data, nn, optim, train  # noqa: F401  (register every technique)
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
+from trainlab.predict import Predictor
 from trainlab.recipe import Recipe, load_recipe
-from trainlab.run import Predictor, RunResult, load_model, resume_run, run_recipe
+from trainlab.run import RunResult, load_model, resume_run, run_recipe
 from trainlab.train.callbacks import Callback, LoopState
 from trainlab.train.trainer import Trainer
 
