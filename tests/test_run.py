@@ -101,3 +101,10 @@ def test_resume_refuses_finished_runs_and_other_dirs(tiny_recipe, tmp_path):
         resume_run(result.run_dir)
     with pytest.raises(TrainlabError, match="not a trainlab run directory"):
         resume_run(tmp_path)
+
+
+def test_model_that_cannot_take_the_data_shape_is_a_recipe_error(tiny_recipe):
+    tiny_recipe["model"] = "cnn2d"
+    with pytest.raises(RecipeError) as caught:
+        build(load_recipe(tiny_recipe))
+    assert caught.value.problems[0].startswith("model: 'cnn2d' cannot take inputs of shape (2,) from data 'moons'")

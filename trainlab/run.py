@@ -99,6 +99,33 @@ def _task_choices(recipe: Recipe, task: str) -> tuple[str, list[str]]:
     return loss, names
 
 
+def _input_stats(x: torch.Tensor) -> dict[str, float]:
+    """Per-feature statistics of the network's (preprocessed) training inputs, for the doctor."""
+    flat = x.reshape(len(x), -1).double()
+    std = flat.std(dim=0)
+    return {"mean_abs_max": flat.mean(dim=0).abs().max().item(), "std_median": std.median().item(),
+            "std_min": std.min().item(), "std_max": std.max().item()}
+
+
+def _class_counts(task: str, y: np.ndarray) -> dict[str, list[int]]:
+    return {"class_counts": np.bincount(y).tolist()} if task == "classification" else {}
+
+
+def _check_fits(model: torch.nn.Module, x: torch.Tensor, recipe: Recipe) -> None:
+    """One forward pass in evaluation mode (no statistics updated, no random numbers drawn), so a
+    model that cannot take the data's shape fails here, with names, not deep inside torch."""
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    except RuntimeError as e:
+        raise RecipeError([(f"model: '{recipe.model.name}' cannot take inputs of shape {tuple(x.shape[1:])} from "
+                           f"data '{recipe.data.name}' ({str(e).splitlines()[0]}); use a model for that shape, "
+                           "e.g. mlp for flat features")]) from None
+    finally:
+        model.train()
+
+
 def _make(section: str, factory, *args, **kwargs):
     """Call a factory; a ValueError about its parameters becomes a recipe error naming the section."""
     try:
@@ -142,7 +169,7 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     device = resolve_device(recipe.device)
     torch.manual_seed(recipe.seed)
     entry = registry.datasets.get(recipe.data.name)
-    data: Dataset = entry.factory(seed=recipe.seed, **entry.validate(recipe.data.params()))
+    data: Dataset = _make("data", entry.factory, seed=recipe.seed, **entry.validate(recipe.data.params()))
     _check_data(recipe.data.name, data.x, data.y)
     loss_name, metric_names = _task_choices(recipe, data.task)
     splits = split_dataset(data, recipe.data.val_fraction, recipe.data.test_fraction, recipe.seed)
@@ -180,6 +207,7 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     model = _make("model", model_entry.factory, input_shape=input_shape, n_outputs=data.n_outputs,
                   **model_entry.validate(recipe.model.params()))
     _make("model.init", apply_init, model, recipe.model.init)
+    _check_fits(model, preprocessor(x_train[:2]), recipe)
     model.to(device)
 
     optim_entry = registry.optimizers.get(recipe.optim.name)
@@ -203,7 +231,8 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
             "n_outputs": data.n_outputs,
             "class_names": data.class_names, "n_train": len(splits.train[0]),
             "n_val": 0 if splits.val is None else len(splits.val[0]),
-            "n_test": 0 if splits.test is None else len(splits.test[0])}
+            "n_test": 0 if splits.test is None else len(splits.test[0]),
+            "input_stats": _input_stats(preprocessor(x_train)), **_class_counts(data.task, splits.train[1])}
     return Setup(recipe, device, data.task, info, preprocessor, model, trainer, train, val, test, loss_name, metric_names)
 
 

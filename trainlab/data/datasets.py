@@ -142,11 +142,20 @@ def diabetes(seed: int) -> Dataset:
 
 
 @datasets.register("moons")
-def moons(seed: int, n_samples: int = 1000, noise: float = 0.2) -> Dataset:
-    """Two interleaving half circles (scikit-learn's make_moons), 2 features, 2 classes."""
+def moons(seed: int, n_samples: int = 1000, noise: float = 0.2, imbalance: float = 1.0) -> Dataset:
+    """Two interleaving half circles (scikit-learn's make_moons), 2 features, 2 classes.
+
+    ``imbalance`` r ≥ 1 keeps only 1/r of class 1's examples (an r:1 imbalanced set).
+    """
     from sklearn.datasets import make_moons
 
+    if imbalance < 1:
+        raise ValueError(f"imbalance must be at least 1 (r:1 majority to minority), got {imbalance}")
     x, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    if imbalance > 1:
+        minority = np.flatnonzero(y == 1)
+        keep = np.concatenate([np.flatnonzero(y == 0), minority[: max(1, round(len(minority) / imbalance))]])
+        x, y = x[np.sort(keep)], y[np.sort(keep)]
     return _classification(x, y)
 
 

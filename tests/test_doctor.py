@@ -1,0 +1,163 @@
+"""The doctor: each induced pathology is named with its evidence; healthy runs stay silent; --fix helps."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trainlab.cli import main
+from trainlab.diagnose.doctor import diagnose, fixed_recipe, write_fixed_recipe
+from trainlab.diagnose.findings import bias_variance
+from trainlab.errors import TrainlabError
+from trainlab.recipe import load_recipe
+from trainlab.run import run_recipe
+
+
+def run(recipe: dict, tmp_path: Path) -> Path:
+    """Train ``recipe`` into a fresh directory (a failed run is diagnosed too) and return its run dir."""
+    runs = tmp_path / recipe.get("name", "run")
+    try:
+        return run_recipe(load_recipe(recipe), runs).run_dir
+    except TrainlabError:
+        return next(runs.iterdir())
+
+
+def names(run_dir: Path, **kwargs) -> dict[str, object]:
+    return {f.name: f for f in diagnose(run_dir, **kwargs)}
+
+
+def moons(**sections) -> dict:
+    recipe = {"seed": 0, "data": {"name": "moons", "n_samples": 400, "batch_size": 20, "preprocess": "zscore"},
+              "model": {"name": "mlp", "hidden": [32, 32]}, "optim": {"name": "adam", "lr": 0.01},
+              "stopping": {"epochs": 15}}
+    for key, value in sections.items():
+        recipe[key] = {**recipe.get(key, {}), **value} if isinstance(value, dict) else value
+    return recipe
+
+
+OVERFIT = {"name": "overfit", "seed": 0,
+           "data": {"name": "moons", "n_samples": 120, "noise": 0.35, "batch_size": 8, "val_fraction": 0.4},
+           "model": {"name": "mlp", "hidden": [256, 256]}, "optim": {"name": "adam", "lr": 0.01},
+           "stopping": {"epochs": 40}}
+
+
+@pytest.mark.parametrize(("train", "val", "verdict"), [
+    (0.01, 0.11, "high variance"), (0.15, 0.16, "high bias"), (0.15, 0.30, "high bias and high variance"),
+    (0.005, 0.01, "fine"),
+])
+def test_bias_variance_reproduces_the_lectures_table(train, val, verdict):
+    assert bias_variance(train, val).verdict == verdict
+
+
+def test_bayes_error_moves_the_bias_verdict():
+    assert bias_variance(0.15, 0.16, bayes_error=0.14).verdict == "fine"
+
+
+def test_divergence_at_lr_10(tmp_path):
+    found = names(run(moons(optim={"name": "sgd", "lr": 10.0}), tmp_path))
+    finding = found["lr_too_high"]
+    assert finding.severity == "error"
+    assert finding.evidence["peak_epoch"] == 1 and finding.evidence["peak_loss"] > 1e3
+    assert finding.remedies[0].changes == {"optim.lr": 1.0}
+
+
+def test_slow_steady_decline_is_a_learning_rate_too_low(tmp_path):
+    found = names(run(moons(optim={"name": "sgd", "lr": 1e-4}), tmp_path))
+    assert found["lr_too_low"].evidence["total_drop"] < 0.25
+    assert found["lr_too_low"].remedies[0].changes == {"optim.lr": 1e-3}
+    assert "plateau" not in found
+
+
+def test_zero_init_is_symmetric_and_plateaus(tmp_path):
+    found = names(run(moons(model={"init": "zeros"}), tmp_path))
+    assert found["symmetric_units"].severity == "error"
+    assert found["symmetric_units"].evidence["layers"] == ["1.weight", "3.weight"]  # both hidden layers
+    assert found["plateau"].evidence["loss"] == pytest.approx(0.693, abs=0.01)  # ln 2: chance level
+
+
+def test_overfitting_names_the_best_validation_epoch(tmp_path):
+    run_dir = run(OVERFIT, tmp_path)
+    finding = names(run_dir)["overfitting"]
+    with open(run_dir / "metrics.csv") as f:
+        val = [float(row["val_loss"]) for row in csv.DictReader(f)]
+    assert finding.evidence["best_val_epoch"] == val.index(min(val)) + 1
+    assert "stopping.early" in finding.remedies[0].changes
+
+
+def test_underfitting_of_a_linear_model_on_mnist1d(tmp_path):
+    recipe = {"name": "linear-mnist1d", "seed": 0, "data": {"name": "mnist1d", "preprocess": "zscore"},
+              "model": {"name": "mlp", "hidden": []}, "optim": {"name": "adam", "lr": 0.01}, "stopping": {"epochs": 5}}
+    found = names(run(recipe, tmp_path))
+    assert found["underfitting"].evidence["train_error"] > 0.5  # a linear model tops out near 35 % accuracy
+    assert found["underfitting"].evidence["verdict"].startswith("high bias")
+
+
+def test_non_finite_loss_names_the_epoch(tmp_path):
+    recipe = {"name": "nan", "seed": 0, "data": {"name": "linear", "n_samples": 200},
+              "model": {"name": "mlp", "hidden": [16]}, "optim": {"name": "sgd", "lr": 5.0}, "stopping": {"epochs": 5}}
+    run_dir = run(recipe, tmp_path)
+    status = json.loads((run_dir / "run.json").read_text())
+    assert status["status"] == "failed"
+    finding = names(run_dir)["non_finite_loss"]
+    assert finding.severity == "error"
+    assert f"in epoch {finding.evidence['epoch']};" in status["error"]
+
+
+def test_class_imbalance(tmp_path):
+    found = names(run(moons(data={"imbalance": 10}), tmp_path))
+    assert found["class_imbalance"].evidence["ratio"] == pytest.approx(10, rel=0.2)
+    assert found["class_imbalance"].remedies[0].changes == {"data.sampler": "class_balanced"}
+
+
+def test_unnormalized_inputs_are_noted(tmp_path):
+    found = names(run(moons(data={"preprocess": "none", "noise": 0.2}, stopping={"epochs": 3}), tmp_path))
+    assert "unnormalized_inputs" not in found  # moons' features are already near 0 mean, unit scale
+    recipe = {"seed": 0, "data": {"name": "breast_cancer", "batch_size": 32}, "model": {"name": "mlp", "hidden": [16]},
+              "optim": {"name": "adam", "lr": 0.001}, "stopping": {"epochs": 3}}
+    finding = names(run(recipe, tmp_path))["unnormalized_inputs"]  # raw features up to ~2500 (areas)
+    assert finding.evidence["mean_abs_max"] > 100
+    assert finding.remedies[0].changes == {"data.preprocess": "zscore"}
+
+
+def test_fixed_recipe_applies_first_remedies_and_validates(tmp_path):
+    run_dir = run(moons(model={"init": "zeros"}), tmp_path)
+    findings = diagnose(run_dir)
+    data, applied = fixed_recipe(yaml.safe_load((run_dir / "recipe.yaml").read_text()), findings)
+    assert data["model"]["init"] == "he_normal"
+    assert "model.init=\"he_normal\"" in applied
+    path = write_fixed_recipe(run_dir, findings)
+    assert load_recipe(path).model.init == "he_normal"
+
+
+def test_cli_doctor_text_json_and_fix(tmp_path, capsys):
+    run_dir = run(moons(optim={"name": "sgd", "lr": 10.0}), tmp_path)
+    assert main(["doctor", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ERROR: lr_too_high: training diverged")
+    assert "--set optim.lr=1" in out
+    assert main(["doctor", str(run_dir), "--json"]) == 0
+    parsed = json.loads(capsys.readouterr().out)
+    assert parsed[0]["name"] == "lr_too_high" and parsed[0]["remedies"][0]["changes"] == {"optim.lr": 1.0}
+    assert main(["doctor", str(run_dir), "--fix"]) == 0
+    assert "recipe.fixed.yaml" in capsys.readouterr().out
+    assert main(["doctor", str(tmp_path / "nowhere")]) == 2
+
+
+def final_val(run_dir: Path, key: str = "val_loss") -> float:
+    return json.loads((run_dir / "run.json").read_text())["final"][key]
+
+
+@pytest.mark.parametrize("case", ["divergence", "zero_init", "overfitting"])
+def test_fix_trains_better_than_the_original(tmp_path, case):
+    recipe = {"divergence": moons(optim={"name": "adam", "lr": 1.0}), "zero_init": moons(model={"init": "zeros"}),
+              "overfitting": OVERFIT}[case]
+    original = run(recipe, tmp_path / "a")
+    fixed = write_fixed_recipe(original, diagnose(original))
+    better = run(yaml.safe_load(fixed.read_text()), tmp_path / "b")
+    # the validation loss of the fixed run beats the original's (for overfitting: early stopping
+    # restores the best epoch, so the final weights are the best-validation ones)
+    assert final_val(better) < final_val(original)
+    assert final_val(better, "val_accuracy") >= final_val(original, "val_accuracy")

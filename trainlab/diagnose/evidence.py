@@ -1,0 +1,98 @@
+"""Everything the doctor looks at, read once from a run directory."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from trainlab.errors import TrainlabError
+
+
+def _float(value: str | None) -> float:
+    try:
+        return float(value) if value not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: (v if k in ("name", "activation") else _float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+@dataclass
+class RunEvidence:
+    """A run's recipe, status, per-epoch metrics, probe rows (if probed) and final weights."""
+
+    run_dir: Path
+    recipe: dict[str, Any]
+    status: dict[str, Any]
+    history: list[dict[str, float]]
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    bayes_error: float = 0.0
+    _weights: dict[str, torch.Tensor] | None = None
+
+    @classmethod
+    def load(cls, run_dir: str | Path, bayes_error: float = 0.0) -> RunEvidence:
+        run_dir = Path(run_dir)
+        if not (run_dir / "run.json").is_file() or not (run_dir / "recipe.yaml").is_file():
+            raise TrainlabError(f"{run_dir} is not a trainlab run directory (no run.json / recipe.yaml)")
+        recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text())
+        status = json.loads((run_dir / "run.json").read_text())
+        return cls(run_dir, recipe, status, _rows(run_dir / "metrics.csv"), _rows(run_dir / "probes.csv"), bayes_error)
+
+    # ---- metrics ----
+
+    def column(self, name: str) -> list[float]:
+        return [row.get(name, math.nan) for row in self.history]
+
+    @property
+    def task(self) -> str:
+        return self.status.get("data", {}).get("task", "classification")
+
+    @property
+    def lr(self) -> float:
+        return float(self.recipe.get("optim", {}).get("lr", 1e-3))
+
+    @property
+    def activation(self) -> str:
+        act = self.recipe.get("model", {}).get("activation", "relu")
+        return act if isinstance(act, str) else act.get("name", "relu")
+
+    @property
+    def model_name(self) -> str:
+        return self.recipe.get("model", {}).get("name", "mlp")
+
+    # ---- probes, per layer ----
+
+    def layers(self) -> list[int]:
+        return sorted({int(row["layer"]) for row in self.probes})
+
+    def probe_series(self, layer: int, key: str) -> list[float]:
+        return [row[key] for row in self.probes if int(row["layer"]) == layer]
+
+    def layer_name(self, layer: int) -> str:
+        for row in self.probes:
+            if int(row["layer"]) == layer:
+                return f"layer {layer} ({row.get('name', '')})".replace(" ()", "")
+        return f"layer {layer}"
+
+    # ---- final weights ----
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The model weights of the newest checkpoint (empty if there is none)."""
+        if self._weights is None:
+            from trainlab.run import latest_checkpoint
+            from trainlab.train.checkpoint import load_checkpoint, split_prefix
+
+            newest = latest_checkpoint(self.run_dir)
+            self._weights = split_prefix(load_checkpoint(newest)[0], "model") if newest else {}
+        return self._weights

@@ -1,0 +1,380 @@
+"""The doctor's rules: each reads a run's evidence and returns findings (an empty list when healthy).
+
+Thresholds are chosen so that healthy runs stay silent (tests run eight healthy recipes) while
+each induced pathology is caught (tests induce each one); every threshold is named here.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import statistics
+from collections.abc import Callable
+
+from trainlab.diagnose.evidence import RunEvidence
+from trainlab.diagnose.findings import Finding, Remedy, bias_variance
+
+BOUNDED = ("sigmoid", "tanh", "lecun_tanh")
+DIVERGE_FACTOR = 1.05  # final loss above 105 % of the first epoch's: training made things worse
+EXPLODED_FACTOR = 10.0  # an epoch's cross-entropy above 10× that of a uniform guess (ln K)
+SPIKE_FACTOR = 1.5  # an epoch's loss above 150 % of the best so far is a spike
+OSCILLATION_SIGN_CHANGES = 0.6  # share of epochs where the loss changes direction
+OSCILLATION_AMPLITUDE = 0.05  # mean |Δloss| relative to the loss level
+SLOW_TOTAL_DROP = 0.25  # a steady decline that removed under 25 % of the first loss in all epochs
+PLATEAU_RANGE = 0.01  # relative range of the loss over the last half of training
+OVERFIT_RISE = 1.15  # final validation loss above 115 % of its minimum
+VANISHING_RATIO = 1e-2  # first layer's gradient norm below 1 % of the largest layer's
+EXPLODING_RATIO = 1e2  # first layer's gradient norm over 100× the last layer's
+SATURATED = 0.5  # half the units of a layer within 1 % of the activation's bound
+DEAD = 0.5  # half the units of a ReLU layer silent on a whole batch
+IMBALANCE = 5.0  # largest class over smallest class
+INPUT_MEAN, INPUT_STD = 3.0, (0.1, 10.0)  # inputs far from zero mean / unit variance
+
+
+def _finite(values: list[float]) -> list[float]:
+    return [v for v in values if math.isfinite(v)]
+
+
+def _lower_lr(run: RunEvidence, factor: float, why: str) -> Remedy:
+    return Remedy({"optim.lr": float(f"{run.lr / factor:.3g}")}, why)
+
+
+def _init_for(run: RunEvidence) -> str:
+    return "xavier_normal" if run.activation in BOUNDED else "he_normal"
+
+
+def _batchnorm(run: RunEvidence) -> list[Remedy]:
+    if run.model_name in ("mlp", "cnn1d", "cnn2d"):
+        return [Remedy({"model.batchnorm": True}, "batch norm re-centres and re-scales every layer's inputs, "
+                                                  "so their scale no longer depends on the initialization")]
+    return []
+
+
+# ---- the loss curve ----
+
+
+def non_finite_loss(run: RunEvidence) -> list[Finding]:
+    error = run.status.get("error", "")
+    losses = run.column("loss")
+    match = re.search(r"became (\S+) in epoch (\d+)", error)
+    if not match and all(math.isfinite(v) for v in losses):
+        return []
+    epoch = int(match.group(2)) if match else next(i + 1 for i, v in enumerate(losses) if not math.isfinite(v))
+    evidence: dict = {"epoch": epoch, "lr": run.lr}
+    explanation = ("The loss overflowed to NaN/inf: the updates grew until the weights or activations left the "
+                   "floating-point range. With a learning rate too large each step overshoots the minimum by "
+                   "more than it started from, and the error grows geometrically (the lectures' divergence).")
+    if run.layers():
+        grads = {layer: _finite(run.probe_series(layer, "grad_norm")) for layer in run.layers()}
+        grads = {layer: g for layer, g in grads.items() if g}
+        if grads:
+            worst = max(grads, key=lambda layer: grads[layer][-1])
+            evidence.update(layer=run.layer_name(worst), grad_norm_last=grads[worst][-1],
+                            grad_norm_first=grads[worst][0])
+            explanation += f" Just before, {run.layer_name(worst)} had the largest gradient norm ({grads[worst][-1]:.3g})."
+    return [Finding("non_finite_loss", "error", f"the loss became non-finite in epoch {epoch} (lr {run.lr:g})",
+                    evidence, explanation,
+                    [_lower_lr(run, 10, "a 10× smaller rate keeps each step inside the region where the loss "
+                                        "decreases"), *_batchnorm(run)])]
+
+
+def _chance_loss(run: RunEvidence) -> float | None:
+    """Cross-entropy of a uniform guess, ln K, for classification (None for regression)."""
+    k = run.status.get("data", {}).get("n_outputs")
+    return math.log(k) if run.task == "classification" and k and k > 1 else None
+
+
+def learning_rate_too_high(run: RunEvidence) -> list[Finding]:
+    losses = _finite(run.column("loss"))
+    if len(losses) < 3 or len(losses) < len(run.history):
+        return []
+    chance = _chance_loss(run)
+    peak = max(range(len(losses)), key=losses.__getitem__)
+    exploded = chance is not None and losses[peak] > EXPLODED_FACTOR * chance
+    if losses[-1] > DIVERGE_FACTOR * losses[0] or exploded:
+        summary = (f"training diverged: the loss reached {losses[peak]:.3g} in epoch {peak + 1} "
+                   f"(chance level {chance:.3g})" if exploded else
+                   f"training diverged: loss rose from {losses[0]:.4g} to {losses[-1]:.4g}")
+        return [Finding("lr_too_high", "error", summary,
+                        {"peak_loss": losses[peak], "peak_epoch": peak + 1, "first_loss": losses[0],
+                         "last_loss": losses[-1], "chance_loss": chance, "lr": run.lr},
+                        "The loss blew up far above what even random guessing scores: steps overshoot the "
+                        "minimum. In the lectures' quadratic picture, a rate above 2/λ_max makes every step "
+                        "grow the error.",
+                        [_lower_lr(run, 10, "a 10× smaller rate")])]
+    # a spike must also matter on the scale of the whole curve: over 5 % of the first epoch's loss
+    spikes = [i + 1 for i in range(1, len(losses))
+              if losses[i] > SPIKE_FACTOR * min(losses[:i]) and losses[i] - min(losses[:i]) > 0.05 * losses[0]]
+    if len(spikes) >= 2:
+        return [Finding("lr_too_high", "warning", f"the loss spiked in {len(spikes)} epochs (first: epoch {spikes[0]})",
+                        {"spike_epochs": spikes, "lr": run.lr},
+                        "The loss jumps far above its best value again and again: single steps are too long "
+                        "and throw the weights out of the valley they had reached.",
+                        [_lower_lr(run, 3, "a 3× smaller rate")])]
+    deltas = [b - a for a, b in itertools.pairwise(losses)]
+    if len(deltas) >= 4:
+        changes = sum(1 for a, b in itertools.pairwise(deltas) if a * b < 0) / (len(deltas) - 1)
+        level = statistics.fmean(losses[len(losses) // 2:])
+        amplitude = statistics.fmean(abs(d) for d in deltas) / max(level, 1e-12)
+        if changes > OSCILLATION_SIGN_CHANGES and amplitude > OSCILLATION_AMPLITUDE and level > 0.1 * losses[0]:
+            return [Finding("lr_too_high", "warning",
+                            f"the loss oscillates: direction changed in {changes:.0%} of epochs, by {amplitude:.0%}",
+                            {"sign_changes": changes, "relative_amplitude": amplitude, "lr": run.lr},
+                            "The loss goes up and down from epoch to epoch instead of settling: the steps bounce "
+                            "across the valley (the lectures' zig-zag on an elongated quadratic).",
+                            [_lower_lr(run, 3, "a 3× smaller rate"),
+                             Remedy({"schedule": "plateau"}, "cut the rate when the validation loss stalls")])]
+    return []
+
+
+def learning_rate_too_low(run: RunEvidence) -> list[Finding]:
+    losses = _finite(run.column("loss"))
+    if len(losses) < 5 or len(losses) < len(run.history):
+        return []
+    falling = sum(1 for a, b in itertools.pairwise(losses) if b < a) / (len(losses) - 1)
+    drop = (losses[0] - losses[-1]) / losses[0] if losses[0] > 0 else 0.0
+    still_moving = losses[-2] - losses[-1] > 1e-4 * losses[-1]
+    # Too small a rate declines at a steady pace; a model at its capacity decelerates instead.
+    steady = losses[-2] - losses[-1] >= 0.5 * (losses[0] - losses[1])
+    if falling < 0.8 or drop >= SLOW_TOTAL_DROP or not still_moving or not steady:
+        return []
+    evidence = {"falling_epochs": falling, "total_drop": drop, "lr": run.lr}
+    ratios = _finite([row["update_ratio"] for row in run.probes]) if run.probes else []
+    if ratios:
+        evidence["median_update_ratio"] = statistics.median(ratios)
+    return [Finding("lr_too_low", "warning",
+                    f"the loss falls steadily but slowly: {drop:.0%} in {len(losses)} epochs at lr {run.lr:g}",
+                    evidence,
+                    "Every epoch improves a little and nothing goes wrong: the steps are simply too short. "
+                    "A larger rate covers the same path in fewer epochs (a healthy update is about 1e-3 of "
+                    "the weight's size per step).",
+                    [Remedy({"optim.lr": float(f"{run.lr * 10:.3g}")}, "a 10× larger rate")])]
+
+
+def plateau(run: RunEvidence) -> list[Finding]:
+    losses = _finite(run.column("loss"))
+    if len(losses) < 6 or len(losses) < len(run.history):
+        return []
+    tail = losses[len(losses) // 2:]
+    spread = (max(tail) - min(tail)) / max(statistics.fmean(tail), 1e-12)
+    accuracy = _finite(run.column("accuracy"))
+    poor = accuracy[-1] < 0.9 if accuracy else losses[-1] > 0.5 * losses[0]
+    falling = sum(1 for a, b in itertools.pairwise(tail) if b < a) / max(len(tail) - 1, 1)
+    if spread >= PLATEAU_RANGE or losses[-1] <= 0.5 * losses[0] or not poor or falling >= 0.8:
+        return []
+    return [Finding("plateau", "warning",
+                    f"the loss is stuck at {losses[-1]:.4g} (changed {spread:.1%} over the last {len(tail)} epochs)",
+                    {"loss": losses[-1], "relative_range": spread, "epochs": [len(losses) - len(tail) + 1, len(losses)]},
+                    "The loss stopped moving while the model is still poor: a plateau or saddle region, or "
+                    "units that cannot differentiate. Momentum/Adam carry the weights across flat regions; "
+                    "a fresh initialization scheme breaks symmetry.",
+                    [Remedy({"optim.name": "adam", "optim.lr": 1e-3}, "Adam's per-weight step sizes cross flat "
+                                                                      "regions"),
+                     Remedy({"model.init": _init_for(run)}, "a variance-preserving initialization")])]
+
+
+# ---- generalization ----
+
+
+def overfitting(run: RunEvidence) -> list[Finding]:
+    val, train = run.column("val_loss"), run.column("loss")
+    if len(_finite(val)) < 4 or len(_finite(val)) < len(val):
+        return []
+    best = min(range(len(val)), key=val.__getitem__)
+    rising = best <= len(val) - 4 and val[-1] > OVERFIT_RISE * val[best] and train[-1] < train[best]
+    accuracy, val_accuracy = run.column("accuracy"), run.column("val_accuracy")
+    gap = None
+    n_val = run.status.get("data", {}).get("n_val", 0)
+    if run.task == "classification" and accuracy and _finite(val_accuracy) and n_val:
+        gap = bias_variance(1 - accuracy[-1], 1 - val_accuracy[-1], run.bayes_error)
+        # a gap within two standard errors of the validation error is noise of a small validation set
+        error = 1 - val_accuracy[-1]
+        if gap.variance <= 2 * math.sqrt(max(error * (1 - error), 1e-4) / n_val):
+            gap = None
+    if not rising and not (gap and gap.high_variance):
+        return []
+    evidence = {"best_val_epoch": best + 1, "best_val_loss": val[best], "final_val_loss": val[-1]}
+    summary = f"validation loss rose from {val[best]:.4g} (epoch {best + 1}) to {val[-1]:.4g} while training improved"
+    if gap and gap.high_variance:
+        evidence.update(train_error=1 - accuracy[-1], val_error=1 - val_accuracy[-1], generalization_gap=gap.variance)
+        if not rising:
+            summary = (f"large generalization gap: train error {1 - accuracy[-1]:.1%}, validation error "
+                       f"{1 - val_accuracy[-1]:.1%} (high variance)")
+    remedies = [Remedy({"stopping.early": {"monitor": "val_loss", "patience": 5, "restore_best_weights": True}},
+                       f"stop near epoch {best + 1} and keep its weights")]
+    if run.model_name in ("mlp", "cnn1d", "cnn2d"):
+        remedies.append(Remedy({"model.dropout": 0.3}, "dropout makes units useful on their own, not in "
+                                                       "co-adapted groups"))
+    remedies.append(Remedy({"penalties": [{"name": "l2", "weight": 1e-4}]}, "an L2 penalty keeps weights small"))
+    return [Finding("overfitting", "warning", summary, evidence,
+                    "The network fits the training set ever better while it gets worse on data it has not seen: "
+                    "high variance. More data, regularization (dropout, L2, augmentation) or early stopping "
+                    "shrink the gap.", remedies)]
+
+
+def underfitting(run: RunEvidence) -> list[Finding]:
+    accuracy, val_accuracy = run.column("accuracy"), run.column("val_accuracy")
+    if run.task != "classification" or not _finite(accuracy):
+        return []
+    val_error = 1 - val_accuracy[-1] if _finite(val_accuracy) else 1 - accuracy[-1]
+    diagnosis = bias_variance(1 - accuracy[-1], val_error, run.bayes_error)
+    if not diagnosis.high_bias:
+        return []
+    return [Finding("underfitting", "warning",
+                    f"high avoidable bias: train error {1 - accuracy[-1]:.1%} vs Bayes error {run.bayes_error:.1%}",
+                    {"train_error": 1 - accuracy[-1], "bayes_error": run.bayes_error,
+                     "avoidable_bias": diagnosis.avoidable_bias, "verdict": diagnosis.verdict},
+                    "The model does not even fit the training set: avoidable bias (train error minus the Bayes "
+                    "error). A bigger model, longer training or a better optimizer come first; regularization "
+                    "would make it worse. (Give the Bayes error with --bayes-error when it is not 0.)",
+                    [Remedy({"stopping.epochs": int(run.recipe.get("stopping", {}).get("epochs", 20)) * 2},
+                            "train twice as long"),
+                     Remedy({"optim.name": "adam", "optim.lr": 3e-3}, "an adaptive optimizer")])]
+
+
+# ---- inside the network (probes) ----
+
+
+def _median_by_layer(run: RunEvidence, key: str) -> dict[int, float]:
+    out = {}
+    for layer in run.layers():
+        values = _finite(run.probe_series(layer, key))
+        if values:
+            out[layer] = statistics.median(values)
+    return out
+
+
+def vanishing_gradients(run: RunEvidence) -> list[Finding]:
+    grads = _median_by_layer(run, "grad_norm")
+    if len(grads) < 3:
+        return []
+    largest = max(grads.values())
+    first = grads[min(grads)]
+    if largest <= 0 or first / largest >= VANISHING_RATIO:
+        return []
+    weak = [layer for layer, g in grads.items() if g < VANISHING_RATIO * largest]
+    remedies = []
+    if run.activation in ("sigmoid", "tanh"):
+        remedies.append(Remedy({"model.activation": "relu", "model.init": "he_normal"},
+                               "ReLU's derivative is 1 for active units; He init keeps the signal's variance"))
+    remedies += [Remedy({"model.init": _init_for(run)}, "a variance-preserving initialization"), *_batchnorm(run)]
+    return [Finding("vanishing_gradients", "warning",
+                    f"gradients vanish toward the input: layer {min(grads)} gets {first / largest:.1e} of the "
+                    f"largest layer's gradient norm",
+                    {"grad_norm_by_layer": grads, "weak_layers": weak, "ratio": first / largest},
+                    "Backpropagation multiplies the gradient by each layer's weights and activation derivative; "
+                    f"with {run.activation} (derivative ≤ {'1/4' if run.activation == 'sigmoid' else '1'}) the "
+                    "product shrinks layer after layer, so the early layers barely learn.", remedies)]
+
+
+def exploding_gradients(run: RunEvidence) -> list[Finding]:
+    grads = _median_by_layer(run, "grad_norm")
+    if len(grads) < 2:
+        return []
+    first, last = grads[min(grads)], grads[max(grads)]
+    if last <= 0 or first / last <= EXPLODING_RATIO:
+        return []
+    return [Finding("exploding_gradients", "error",
+                    f"gradients explode toward the input: layer {min(grads)}'s gradient norm is "
+                    f"{first / last:.3g}× the output layer's",
+                    {"grad_norm_by_layer": grads, "ratio": first / last},
+                    "Each layer multiplies the backpropagated gradient by its weights; weights too large make the "
+                    "product grow geometrically with depth (the lectures' product of random matrices).",
+                    [Remedy({"model.init": _init_for(run)}, "a variance-preserving initialization"),
+                     _lower_lr(run, 10, "smaller steps"), *_batchnorm(run)])]
+
+
+def saturated_units(run: RunEvidence) -> list[Finding]:
+    saturated = {layer: v for layer, v in _median_by_layer(run, "act_saturated").items() if v > SATURATED}
+    if not saturated:
+        return []
+    first = min(saturated)
+    remedies = [Remedy({"model.init": _init_for(run)}, "Xavier/Glorot init keeps pre-activations in the linear "
+                                                       "range of the activation")]
+    if first == 1 and run.recipe.get("data", {}).get("preprocess", "none") in ("none", {"name": "none"}):
+        remedies.insert(0, Remedy({"data.preprocess": "zscore"}, "standardized inputs keep the first layer's "
+                                                                 "pre-activations small"))
+    remedies += _batchnorm(run)
+    return [Finding("saturated_units", "warning",
+                    f"saturated units: {', '.join(f'layer {k} {v:.0%}' for k, v in saturated.items())} of activations "
+                    f"at the {run.activation} bounds",
+                    {"saturated_by_layer": saturated},
+                    f"Units sit where {run.activation} is flat, so their derivative is almost 0 and they pass back "
+                    "no gradient; the usual cause is weights (or inputs) too large for the fan-in.", remedies)]
+
+
+def dead_relus(run: RunEvidence) -> list[Finding]:
+    final: dict[int, float] = {}
+    for layer in run.layers():
+        values = _finite(run.probe_series(layer, "act_dead"))
+        if values and values[-1] > DEAD:
+            final[layer] = values[-1]
+    if not final:
+        return []
+    severity = "error" if max(final.values()) > 0.9 else "warning"
+    return [Finding("dead_relus", severity,
+                    f"dead ReLUs: {', '.join(f'layer {k} {v:.0%}' for k, v in final.items())} of units output 0 "
+                    "for a whole batch",
+                    {"dead_by_layer": final, "lr": run.lr},
+                    "A ReLU whose input is negative for every example outputs 0 and gets no gradient, so it never "
+                    "recovers; large steps push many units there at once.",
+                    [_lower_lr(run, 10, "smaller steps do not knock units into the dead region"),
+                     Remedy({"model.activation": {"name": "leaky_relu", "alpha": 0.01}},
+                            "Leaky ReLU keeps a small slope for negative inputs, so no unit dies")])]
+
+
+def symmetric_units(run: RunEvidence) -> list[Finding]:
+    matrices = sorted(((k, w) for k, w in run.weights().items() if k.endswith("weight") and w.dim() >= 2),
+                      key=lambda kw: [int(p) if p.isdigit() else p for p in kw[0].split(".")])  # model order
+    identical = [k for k, w in matrices[:-1] if len(w) > 1 and bool((w - w[:1]).abs().max() <= 1e-7 * (w.abs().max() + 1e-30))]
+    if not identical:
+        return []
+    return [Finding("symmetric_units", "error",
+                    f"all units of {', '.join(identical)} are identical: the symmetry was never broken",
+                    {"layers": identical, "init": run.recipe.get("model", {}).get("init")},
+                    "Units that start equal get equal gradients and stay equal forever, so a layer of n units "
+                    "works like one unit (the lectures' zero-initialization example).",
+                    [Remedy({"model.init": _init_for(run)}, "random initial weights break the symmetry")])]
+
+
+# ---- the data ----
+
+
+def unnormalized_inputs(run: RunEvidence) -> list[Finding]:
+    stats = run.status.get("data", {}).get("input_stats")
+    if not stats:
+        return []
+    off = stats["mean_abs_max"] > INPUT_MEAN or not INPUT_STD[0] <= stats["std_median"] <= INPUT_STD[1]
+    if not off:
+        return []
+    first_saturated = _median_by_layer(run, "act_saturated").get(1, 0.0) > SATURATED
+    return [Finding("unnormalized_inputs", "warning" if first_saturated else "info",
+                    f"inputs are not normalized: feature means up to {stats['mean_abs_max']:.3g}, "
+                    f"median std {stats['std_median']:.3g}" + (" and the first layer saturates" if first_saturated else ""),
+                    dict(stats),
+                    "Inputs far from zero mean and unit variance make the error surface elongated (slow, "
+                    "zig-zagging descent) and push the first layer's units into saturation (LeCun, Efficient "
+                    "BackProp).",
+                    [Remedy({"data.preprocess": "zscore"}, "z-score each feature on the training split")])]
+
+
+def class_imbalance(run: RunEvidence) -> list[Finding]:
+    counts = run.status.get("data", {}).get("class_counts")
+    if not counts or min(counts) == 0 and max(counts) == 0:
+        return []
+    ratio = max(counts) / max(min(counts), 1)
+    if ratio < IMBALANCE:
+        return []
+    return [Finding("class_imbalance", "warning", f"strong class imbalance: {max(counts)} vs {min(counts)} examples "
+                                                  f"({ratio:.0f}:1)",
+                    {"class_counts": counts, "ratio": ratio},
+                    "With few examples of a class, most batches contain none, and a model that ignores the "
+                    "class still scores well on accuracy; look at per-class recall.",
+                    [Remedy({"data.sampler": "class_balanced"}, "every batch holds each class equally")])]
+
+
+RULES: list[Callable[[RunEvidence], list[Finding]]] = [
+    non_finite_loss, symmetric_units, exploding_gradients, vanishing_gradients, dead_relus, saturated_units,
+    learning_rate_too_high, learning_rate_too_low, plateau, overfitting, underfitting, unnormalized_inputs,
+    class_imbalance,
+]
