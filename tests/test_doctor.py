@@ -161,3 +161,39 @@ def test_fix_trains_better_than_the_original(tmp_path, case):
     # restores the best epoch, so the final weights are the best-validation ones)
     assert final_val(better) < final_val(original)
     assert final_val(better, "val_accuracy") >= final_val(original, "val_accuracy")
+
+
+def test_report_opens_with_the_diagnosis(tmp_path):
+    run_dir = run(moons(optim={"name": "sgd", "lr": 10.0}), tmp_path)
+    page = (run_dir / "report.html").read_text()
+    assert page.index("<h2>Diagnosis</h2>") < page.index("<h2>Results</h2>")
+    assert "training diverged" in page and "--set optim.lr=1" in page
+
+
+def test_live_doctor_stops_at_a_non_finite_loss_naming_step_and_layer():
+    from trainlab.diagnose.live import DoctorCallback
+    from trainlab.run import build
+
+    warnings = []
+    recipe = load_recipe({"seed": 0, "data": {"name": "linear", "n_samples": 200}, "model": {"name": "mlp", "hidden": [16]},
+                          "optim": {"name": "sgd", "lr": 5.0}, "stopping": {"epochs": 5}})
+    doctor = DoctorCallback(recipe.to_dict(), {"task": "regression"}, every=1, warn=warnings.append)
+    setup = build(recipe, callbacks=[doctor])
+    with pytest.raises(TrainlabError):
+        setup.trainer.fit(setup.train, setup.val, 5)
+    assert len(warnings) == 1  # once, not every step
+    assert warnings[0].startswith("doctor: the loss became nan at step") or "inf at step" in warnings[0]
+    assert "exploding gradients in layer" in warnings[0]
+    assert setup.trainer.state.step < 5 * len(setup.train)  # it stopped the run early
+
+
+def test_live_doctor_reports_divergence_once():
+    from trainlab.diagnose.live import DoctorCallback
+    from trainlab.run import build
+
+    warnings = []
+    recipe = load_recipe(moons(optim={"name": "sgd", "lr": 10.0}, stopping={"epochs": 4}))
+    setup = build(recipe, callbacks=[DoctorCallback(recipe.to_dict(), {"task": "classification", "n_outputs": 2},
+                                                    warn=warnings.append)])
+    setup.trainer.fit(setup.train, setup.val, 4)
+    assert len(warnings) == 1 and "training diverged" in warnings[0] and "--set optim.lr=1" in warnings[0]

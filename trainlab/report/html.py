@@ -21,6 +21,8 @@ h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bott
 table{border-collapse:collapse} td,th{padding:.2em .8em;border-bottom:1px solid #eee;text-align:right}
 pre{background:#f6f6f6;padding:1em;overflow-x:auto} .figs{display:flex;flex-wrap:wrap;gap:1em}
 .status-failed{color:#b00020}
+.finding{border-left:4px solid #999;padding:.3em .8em;margin:.6em 0;background:#fafafa}
+.finding.error{border-color:#b00020} .finding.warning{border-color:#e0a000} .finding.info{border-color:#3070c0}
 """
 
 
@@ -67,6 +69,32 @@ def _table(rows: dict[str, float]) -> str:
     return f"<table>{cells}</table>"
 
 
+def _diagnosis(run_dir: Path) -> str:
+    try:
+        return diagnosis_section(run_dir)
+    except Exception as e:  # noqa: BLE001  (the report must still be written)
+        return f"<p>The doctor could not read this run: {html.escape(str(e))}</p>"
+
+
+def diagnosis_section(run_dir: Path) -> str:
+    """The doctor's findings as HTML: severity, summary, explanation, evidence and fixes."""
+    from trainlab.diagnose.doctor import diagnose
+
+    findings = diagnose(run_dir)
+    if not findings:
+        return "<p>No findings: this run looks healthy.</p>"
+    items = []
+    for f in findings:
+        fixes = "".join(f"<li><code>{html.escape(' '.join('--set ' + o for o in r.as_overrides()))}</code> — "
+                        f"{html.escape(r.why)}</li>" for r in f.remedies)
+        evidence = html.escape(", ".join(f"{k}={v if not isinstance(v, float) else f'{v:.4g}'}"
+                                         for k, v in f.evidence.items()))
+        items.append(f"<div class='finding {html.escape(f.severity)}'><b>{html.escape(f.severity.upper())}</b> "
+                     f"{html.escape(f.summary)}<br><small>{html.escape(f.explanation)}</small><br>"
+                     f"<small>evidence: {evidence}</small><ul>{fixes}</ul></div>")
+    return "".join(items) + "<p><small>Apply the first fixes: <code>trainlab doctor RUN_DIR --fix</code>.</small></p>"
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Render ``run_dir/report.html`` from the run's recorded files; return its path."""
     run_dir = Path(run_dir)
@@ -91,6 +119,7 @@ def write_report(run_dir: str | Path) -> Path:
 <h1>Run {html.escape(run_dir.name)}</h1>
 <p>Status: <b class="status-{html.escape(state)}">{html.escape(state)}</b>, {len(columns.get('epoch', []))} epochs,
 device {html.escape(str(status.get('device', '?')))}.</p>{error}
+<h2>Diagnosis</h2>{_diagnosis(run_dir)}
 <h2>Results</h2>{_table(summary) if summary else '<p>No finished epoch yet.</p>'}
 <h2>Learning curves</h2><div class="figs">{''.join(figures) or '<p>No finished epoch yet.</p>'}</div>
 <h2>Recipe</h2><pre>{html.escape(recipe_text)}</pre>
