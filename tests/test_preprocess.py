@@ -42,6 +42,13 @@ def test_zscore_and_minmax_ranges():
         MinMax(1.0, -1.0)
 
 
+def test_center_removes_the_training_mean_only():
+    x = correlated()
+    centered = registry.preprocessors.get("center").factory().fit(x)(x)
+    assert centered.mean(0).abs().max() < 1e-5  # float32 means of 4000 values of order 10: error ~1e-6
+    assert torch.allclose(centered.std(0), x.std(0), rtol=1e-5)  # scales untouched
+
+
 def test_whitened_training_data_has_identity_covariance():
     x = correlated()
     z = PCAWhiten().fit(x)(x)
@@ -104,7 +111,7 @@ def test_images_are_flattened_and_bad_parameters_refused():
 
 
 @pytest.mark.parametrize(("name", "params"), [
-    ("none", {}), ("zscore", {}), ("minmax", {"low": -1.0, "high": 1.0}), ("pca_whiten", {"k": 3}),
+    ("none", {}), ("center", {}), ("zscore", {}), ("minmax", {"low": -1.0, "high": 1.0}), ("pca_whiten", {"k": 3}),
     ("pca_whiten", {"variance": 0.99}),
 ])
 def test_state_round_trips_through_a_checkpoint(tmp_path, name, params):

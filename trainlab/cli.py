@@ -15,7 +15,7 @@ from rich.table import Table
 import trainlab.commands
 from trainlab import registry
 from trainlab.errors import TrainlabError
-from trainlab.recipe import load_recipe
+from trainlab.recipe import DiagnoseSpec, Recipe, load_recipe
 from trainlab.run import RunResult, resume_run, run_recipe
 from trainlab.train.progress import EpochLines, ProgressBar
 
@@ -36,14 +36,22 @@ def _summary(result: RunResult) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     if args.resume:
-        if args.recipe or args.set:
-            raise TrainlabError("--resume takes a run directory alone; its recipe.yaml is reused as saved")
+        if args.recipe or args.set or args.diagnose:
+            raise TrainlabError("--resume takes a run directory alone (no RECIPE, --set or --diagnose); "
+                                "its recipe.yaml is reused as saved")
         _summary(resume_run(args.resume, _output(args.quiet)))
         return
     if not args.recipe:
         raise TrainlabError("trainlab run needs a RECIPE file (or --resume RUN_DIR); try examples/mnist1d_cnn.yaml")
-    recipe = load_recipe(args.recipe, args.set)
+    recipe = _with_diagnose(load_recipe(args.recipe, args.set), args.diagnose)
     _summary(run_recipe(recipe, args.runs_dir, _output(args.quiet)))
+
+
+def _with_diagnose(recipe: Recipe, diagnose: bool) -> Recipe:
+    """``--diagnose`` means ``diagnose: true``; a recipe's own diagnose settings are kept."""
+    if diagnose and recipe.diagnose is None:
+        recipe.diagnose = DiagnoseSpec()
+    return recipe
 
 
 def demo_recipe_path() -> Path:
@@ -51,7 +59,7 @@ def demo_recipe_path() -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    recipe = load_recipe(demo_recipe_path(), args.set)
+    recipe = _with_diagnose(load_recipe(demo_recipe_path(), args.set), args.diagnose)
     print(f"trainlab demo: {recipe.model.name} on {recipe.data.name}, {recipe.stopping.epochs} epochs "
           f"({recipe.optim.name}, lr {recipe.optim.lr:g}); recipe: {demo_recipe_path()}")
     _summary(run_recipe(recipe, args.runs_dir, _output(args.quiet)))
@@ -103,6 +111,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its newest checkpoint")
     run.add_argument("--runs-dir", default="runs", help="where new run directories go (default: runs)")
     run.add_argument("--quiet", action="store_true", help="no progress output; only the final summary")
+    run.add_argument("--diagnose", action="store_true",
+                     help="probe every layer (same as diagnose: true): probes.csv, histograms, report figures")
     run.set_defaults(handler=cmd_run)
 
     demo = commands.add_parser("demo", help="train the built-in MNIST-1D CNN recipe (no files needed)",
@@ -111,6 +121,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe value")
     demo.add_argument("--runs-dir", default="runs", help="where the run directory goes (default: runs)")
     demo.add_argument("--quiet", action="store_true", help="no progress output; only the final summary")
+    demo.add_argument("--diagnose", action="store_true",
+                      help="probe every layer (same as diagnose: true): probes.csv, histograms, report figures")
     demo.set_defaults(handler=cmd_demo)
 
     listing = commands.add_parser("list", help="list registered datasets, models, optimizers, …",

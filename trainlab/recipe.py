@@ -11,12 +11,13 @@ accepted values.
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trainlab import registry
 from trainlab.errors import RecipeError, TrainlabError, did_you_mean
@@ -136,6 +137,36 @@ class CheckpointSpec(_Spec):
                                                     "of this logged metric (e.g. val_loss), without stopping")
 
 
+DEFAULT_PROBE_EVERY = 20  # optimizer steps between probes; benchmarks/probe_overhead.py: ≤ 10 % slower
+
+
+class DiagnoseSpec(_Spec):
+    """``diagnose``: per-layer probes (``true`` for the defaults); written to probes.csv and probe_histograms.json."""
+
+    every: int = Field(DEFAULT_PROBE_EVERY, gt=0,
+                       description="probe every this many optimizer steps, and at the first step of every epoch")
+    histograms: int | list[int] = Field(
+        5, description="activation/gradient histograms at the first step of this many epochs spread over "
+                       "training, or of these epochs (1-based list)")
+    bins: int = Field(50, ge=2, le=1000, description="bins per histogram")
+
+    @field_validator("histograms")
+    @classmethod
+    def _histograms(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("expected a number of snapshots >= 0 or a list of epochs (1-based)")
+        if isinstance(value, list) and any(e < 1 for e in value):
+            raise ValueError("epochs are counted from 1")
+        return value
+
+
+class SnapshotSpec(_Spec):
+    """``snapshots``: with a cyclic or sgdr schedule, save the weights at each cycle's end and
+    evaluate the averaged prediction of the last ``keep`` of them beside the single model."""
+
+    keep: int = Field(5, gt=0, description="snapshots kept (the last M cycles) and averaged")
+
+
 class Recipe(_Spec):
     """One training job. Only ``data.name`` is required; everything else has a default."""
 
@@ -151,6 +182,18 @@ class Recipe(_Spec):
     penalties: list[PenaltySpec] = []
     stopping: StoppingSpec = StoppingSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
+    diagnose: DiagnoseSpec | None = Field(None, description="per-layer probes: true, or {every, histograms, bins}")
+    snapshots: SnapshotSpec | None = Field(None, description="snapshot ensemble at the cycle ends: true, or {keep}")
+
+    @field_validator("diagnose", "snapshots", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        """``true`` switches a section on with its defaults, ``false`` off."""
+        if isinstance(value, bool):
+            return {} if value else None
+        if value is not None and not isinstance(value, (dict, DiagnoseSpec, SnapshotSpec)):
+            raise ValueError("accepted: true, false or a mapping of the section's settings")
+        return value
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain data (extra parameters included), ready for YAML."""
@@ -237,6 +280,10 @@ def _check_names(recipe: Recipe) -> list[str]:
                 else:
                     problems.append(_message(err, prefix=(where,)))
     problems += _check_short_names(recipe)
+    problems += _check_diagnose(recipe)
+    if recipe.snapshots is not None and recipe.schedule.name not in ("sgdr", "cyclic"):
+        problems.append(f"snapshots: schedule.name '{recipe.schedule.name}' has no cycles to snapshot at the end of; "
+                        "accepted: 'sgdr' or 'cyclic'")
     schedule = recipe.schedule
     if (schedule.name in registry.schedules and schedule.interval == "step"
             and "monitor" in registry.schedules.get(schedule.name).recipe_parameters()):
@@ -254,6 +301,15 @@ def _check_short_names(recipe: Recipe) -> list[str]:
             if m not in registry.metrics:
                 problems.append(f"metrics.{i}: {_unknown(registry.metrics, m)}")
     return problems
+
+
+def _check_diagnose(recipe: Recipe) -> list[str]:
+    histograms = recipe.diagnose.histograms if recipe.diagnose else []
+    late = [e for e in histograms if e > recipe.stopping.epochs] if isinstance(histograms, list) else []
+    if late:
+        return [(f"diagnose.histograms: epochs {late} lie after the last epoch; "
+                 f"accepted: epochs 1 to stopping.epochs ({recipe.stopping.epochs})")]
+    return []
 
 
 def _unknown(table: Registry, name: str) -> str:
@@ -309,7 +365,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             child = node.get(part)
             if isinstance(child, str):  # a bare name gains parameters: schedule: step → {name: step}
                 child = {"name": child}
-            elif child is None:
+            elif child is None or child is True:  # diagnose: true → {} (the defaults), then the key
                 child = {}
             elif not isinstance(child, dict):
                 raise RecipeError([f"--set {key}: {'.'.join(parts[:depth + 1])} is {child!r}, not a section"])
@@ -319,10 +375,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Recipe:
-    """Load a recipe from a YAML file (or plain data), apply ``--set`` overrides, validate."""
+def read_recipe_data(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Any:
+    """A recipe's plain data from a YAML file (or a copy of ``source``) with ``--set`` overrides
+    applied, not yet validated."""
     if isinstance(source, dict):
-        data = dict(source)
+        data = copy.deepcopy(source)  # overrides change nested sections in place
     else:
         path = Path(source)
         if not path.is_file():
@@ -334,5 +391,10 @@ def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None
             where = f" line {mark.line + 1}" if mark else ""
             raise RecipeError([f"{path}:{where} is not valid YAML: {getattr(e, 'problem', e)}"]) from None
     if isinstance(data, dict) and overrides:
-        data = apply_overrides(data, overrides)
-    return validate_recipe(data)
+        data = apply_overrides(data, list(overrides))
+    return data
+
+
+def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> Recipe:
+    """Load a recipe from a YAML file (or plain data), apply ``--set`` overrides, validate."""
+    return validate_recipe(read_recipe_data(source, overrides))

@@ -1,7 +1,8 @@
 """The Run stage: execute a recipe, write its run directory, resume a killed run, reload a model.
 
 A run directory holds ``recipe.yaml`` (resolved, with versions), ``run.json`` (status, data
-shape, final metrics), ``metrics.csv``, ``events.jsonl``, ``checkpoints/`` and ``report.html``.
+shape, final metrics), ``metrics.csv``, ``events.jsonl``, ``checkpoints/`` and ``report.html``;
+with ``diagnose`` also ``probes.csv`` and ``probe_histograms.json``.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from trainlab.data.batching import LoaderBatches, TensorBatches
 from trainlab.data.datasets import Dataset
 from trainlab.data.preprocess import Preprocessor
 from trainlab.data.split import split_dataset
+from trainlab.diagnose.live import DoctorCallback
+from trainlab.diagnose.probes import Probes
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
 from trainlab.nn.augment import Augment
 from trainlab.nn.init import apply_init
@@ -30,6 +33,7 @@ from trainlab.nn.noise import GaussianNoise
 from trainlab.nn.penalties import make_penalty, make_proximal_step
 from trainlab.optim.schedules import with_warmup
 from trainlab.recipe import Recipe, load_recipe
+from trainlab.tools.snapshots import SNAPSHOT_DIR, evaluate_snapshots, snapshot_callback, snapshot_ends, snapshot_files
 from trainlab.train.callbacks import Callback, LoopState
 from trainlab.train.checkpoint import (
     atomic_write,
@@ -182,13 +186,17 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
 
     batch_size = {"online": 1, "fullbatch": len(x_train)}.get(recipe.data.batch_mode, recipe.data.batch_size)
 
-    def batches(split, shuffle: bool, on_device: bool, sampler=None):
+    # Evaluation batches only bound memory (no dropout, batch norm in eval mode): online learning
+    # still evaluates data.batch_size examples at a time.
+    eval_size = recipe.data.batch_size if recipe.data.batch_mode == "online" else batch_size
+
+    def batches(split, shuffle: bool, on_device: bool, sampler=None, size: int = batch_size):
         if split is None:
             return None
         x, y = preprocessor(torch.as_tensor(split[0])), torch.as_tensor(split[1])
         if on_device:
-            return TensorBatches(x.to(device), y.to(device), batch_size, shuffle, recipe.seed, sampler)
-        return LoaderBatches(TensorDataset(x, y), batch_size, shuffle, recipe.seed, device, sampler=sampler)
+            return TensorBatches(x.to(device), y.to(device), size, shuffle, recipe.seed, sampler)
+        return LoaderBatches(TensorDataset(x, y), size, shuffle, recipe.seed, device, sampler=sampler)
 
     loader = recipe.data.loader
     on_device = loader == "tensor" or (loader == "auto" and x_train.nbytes <= TENSOR_PATH_LIMIT)
@@ -199,7 +207,7 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
                         y=torch.as_tensor(splits.train[1]).to(device if on_device else "cpu"),
                         batch_size=batch_size, **sampler_entry.validate(recipe.data.sampler.params()))
     train = batches(splits.train, recipe.data.shuffle, on_device, sampler)
-    val, test = batches(splits.val, False, on_device), batches(splits.test, False, on_device)
+    val, test = (batches(split, False, on_device, size=eval_size) for split in (splits.val, splits.test))
 
     # Preprocessing may change the number of features (PCA with k components): build for its output.
     input_shape = tuple(preprocessor(x_train[:1]).shape[1:])
@@ -214,6 +222,9 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     optimizer = _make("optim", optim_entry.factory, model, **optim_entry.validate(recipe.optim.params()))
     _check_line_search(model, optimizer, recipe.optim.name)
     scheduler = _scheduler(recipe, optimizer, len(train))
+    if recipe.diagnose is not None:  # probes kept in memory; a run directory gets them as files (_execute)
+        spec = recipe.diagnose
+        callbacks = [*callbacks, Probes(spec.every, spec.histograms, spec.bins)]
     early = recipe.stopping.early
     if early is not None:
         callbacks = [*callbacks, EarlyStopping(early.monitor, early.mode, early.min_delta, early.patience,
@@ -233,7 +244,10 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
             "n_val": 0 if splits.val is None else len(splits.val[0]),
             "n_test": 0 if splits.test is None else len(splits.test[0]),
             "input_stats": _input_stats(preprocessor(x_train)), **_class_counts(data.task, splits.train[1])}
-    return Setup(recipe, device, data.task, info, preprocessor, model, trainer, train, val, test, loss_name, metric_names)
+    setup = Setup(recipe, device, data.task, info, preprocessor, model, trainer, train, val, test, loss_name, metric_names)
+    if recipe.snapshots is not None:
+        snapshot_ends(setup)  # a schedule with no cycle end inside the run fails now, not after training
+    return setup
 
 
 # ---- checkpoints of a whole run ----
@@ -347,6 +361,15 @@ def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Pa
            if recipe.checkpoint.keep_best else []),
         key=lambda c: c.order,
     )
+    probes = [c for c in trainer.callbacks if isinstance(c, Probes)]
+    for probe in probes:
+        probe.run_dir = run_dir
+    # Live doctor: rules on the history and the last probe step's rows, once per epoch.
+    latest = (lambda: probes[0].latest) if probes else None
+    trainer.callbacks.append(DoctorCallback(recipe.to_dict(), setup.data_info, probes=latest))
+    if recipe.snapshots is not None:
+        trainer.callbacks.append(snapshot_callback(run_dir, setup, recipe.snapshots.keep))
+    trainer.callbacks.sort(key=lambda c: c.order)
     if checkpoint is not None:
         restore(setup, checkpoint)
         events.write("resume", epoch=len(trainer.state.history), checkpoint=checkpoint.name)
@@ -356,12 +379,16 @@ def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Pa
     try:
         history = trainer.fit(setup.train, setup.val, recipe.stopping.epochs)
     except TrainlabError as e:
+        for probe in probes:  # the steps before a failure are the evidence the doctor needs
+            probe.close()
         status.update(status="failed", error=str(e))
         _write_json(run_dir / "run.json", status)
         _report(run_dir)
         raise
     test = {f"test_{k}": v for k, v in trainer.evaluate(setup.test).items()} if setup.test is not None else {}
     status.update(status="finished", epochs=len(history), final=history[-1] if history else {}, test=test)
+    if recipe.snapshots is not None and snapshot_files(run_dir / SNAPSHOT_DIR) and (setup.test is not None or setup.val is not None):
+        status["snapshots"] = evaluate_snapshots(setup).to_dict()
     _write_json(run_dir / "run.json", status)
     _report(run_dir)
     return RunResult(run_dir, history, test)
@@ -373,12 +400,21 @@ def _report(run_dir: Path) -> None:
     write_report(run_dir)
 
 
-def run_recipe(recipe: Recipe, runs_dir: str | Path = "runs", output: list[Callback] = ()) -> RunResult:
-    """Train ``recipe`` in a new directory under ``runs_dir``; ``output`` adds progress callbacks."""
+def run_recipe(recipe: Recipe, runs_dir: str | Path = "runs", output: list[Callback] = (),
+               run_dir: str | Path | None = None, writer: str = "trainlab") -> RunResult:
+    """Train ``recipe`` in a new directory under ``runs_dir`` (or in ``run_dir`` exactly, which must
+    not exist yet); ``output`` adds progress callbacks; ``writer`` names the command in recipe.yaml."""
     setup = build(recipe)
-    run_dir = _new_run_dir(Path(runs_dir), recipe.name)
+    if run_dir is None:
+        run_dir = _new_run_dir(Path(runs_dir), recipe.name)
+    else:
+        run_dir = Path(run_dir)
+        try:
+            run_dir.mkdir(parents=True)
+        except FileExistsError:
+            raise TrainlabError(f"{run_dir} already exists; a new run needs a new directory") from None
     versions_header = "".join(f"# {k} {v}\n" for k, v in versions().items())
-    (run_dir / "recipe.yaml").write_text(f"# resolved recipe, written by trainlab\n{versions_header}{recipe.to_yaml()}")
+    (run_dir / "recipe.yaml").write_text(f"# resolved recipe, written by {writer}\n{versions_header}{recipe.to_yaml()}")
     _write_json(run_dir / "run.json", {"status": "created", "created": time.time(), "versions": versions(),
                                        "command": sys.argv})
     return _execute(run_dir, setup, list(output), None)

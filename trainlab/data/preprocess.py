@@ -35,6 +35,18 @@ class Identity(Preprocessor):
     """No preprocessing: x ↦ x."""
 
 
+@preprocessors.register("center")
+class Center(Preprocessor):
+    """Center each feature: x ↦ x − μ, with μ of the training split (the lectures' first step: zero mean)."""
+
+    def fit(self, x: torch.Tensor) -> Center:
+        self.stats = {"mean": x.mean(dim=0)}
+        return self
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x - self.stats["mean"].to(x.device)
+
+
 @preprocessors.register("zscore")
 class ZScore(Preprocessor):
     """Standardize each feature: x ↦ (x − μ) / σ, with μ, σ of the training split (σ = 1 where 0)."""

@@ -24,7 +24,7 @@ def _float(value: str | None) -> float:
 def _rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8") as f:  # probes.csv layer names hold "→"
         return [{k: (v if k in ("name", "activation") else _float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
@@ -84,6 +84,10 @@ class RunEvidence:
             if int(row["layer"]) == layer:
                 return f"layer {layer} ({row.get('name', '')})".replace(" ()", "")
         return f"layer {layer}"
+
+    def layer_activation(self, layer: int) -> str:
+        """The activation after ``layer`` as the probes recorded it ("" for the output layer)."""
+        return next((str(row.get("activation") or "") for row in self.probes if int(row["layer"]) == layer), "")
 
     # ---- final weights ----
 

@@ -25,6 +25,7 @@ PLATEAU_RANGE = 0.01  # relative range of the loss over the last half of trainin
 OVERFIT_RISE = 1.15  # final validation loss above 115 % of its minimum
 VANISHING_RATIO = 1e-2  # first layer's gradient norm below 1 % of the largest layer's
 EXPLODING_RATIO = 1e2  # first layer's gradient norm over 100× the last layer's
+EXPLODING_RELATIVE = 10.0  # a layer's gradient norm over 10× its weight norm (healthy nets: well below 1)
 SATURATED = 0.5  # half the units of a layer within 1 % of the activation's bound
 DEAD = 0.5  # half the units of a ReLU layer silent on a whole batch
 IMBALANCE = 5.0  # largest class over smallest class
@@ -72,7 +73,8 @@ def non_finite_loss(run: RunEvidence) -> list[Finding]:
             evidence.update(layer=run.layer_name(worst), grad_norm_last=grads[worst][-1],
                             grad_norm_first=grads[worst][0])
             explanation += f" Just before, {run.layer_name(worst)} had the largest gradient norm ({grads[worst][-1]:.3g})."
-    return [Finding("non_finite_loss", "error", f"the loss became non-finite in epoch {epoch} (lr {run.lr:g})",
+    where = f"; largest gradient just before: {evidence['layer']}" if "layer" in evidence else ""
+    return [Finding("non_finite_loss", "error", f"the loss became non-finite in epoch {epoch} (lr {run.lr:g}){where}",
                     evidence, explanation,
                     [_lower_lr(run, 10, "a 10× smaller rate keeps each step inside the region where the loss "
                                         "decreases"), *_batchnorm(run)])]
@@ -84,6 +86,15 @@ def _chance_loss(run: RunEvidence) -> float | None:
     return math.log(k) if run.task == "classification" and k and k > 1 else None
 
 
+def _explosive_at_start(run: RunEvidence) -> bool:
+    """At the first probed step, before the rate could act, some layer's ‖∇W‖ exceeds 10 ‖W‖."""
+    if not run.probes:
+        return False
+    first = min(row["step"] for row in run.probes)
+    return any(row["grad_norm"] > EXPLODING_RELATIVE * row["weight_norm"] > 0
+               for row in run.probes if row["step"] == first)
+
+
 def learning_rate_too_high(run: RunEvidence) -> list[Finding]:
     losses = _finite(run.column("loss"))
     if len(losses) < 3 or len(losses) < len(run.history):
@@ -91,6 +102,8 @@ def learning_rate_too_high(run: RunEvidence) -> list[Finding]:
     chance = _chance_loss(run)
     peak = max(range(len(losses)), key=losses.__getitem__)
     exploded = chance is not None and losses[peak] > EXPLODED_FACTOR * chance
+    if exploded and peak == 0 and _explosive_at_start(run):
+        exploded = False  # huge from the first step, before any update: the init (exploding_gradients), not the rate
     if losses[-1] > DIVERGE_FACTOR * losses[0] or exploded:
         summary = (f"training diverged: the loss reached {losses[peak]:.3g} in epoch {peak + 1} "
                    f"(chance level {chance:.3g})" if exploded else
@@ -268,20 +281,39 @@ def vanishing_gradients(run: RunEvidence) -> list[Finding]:
 
 
 def exploding_gradients(run: RunEvidence) -> list[Finding]:
+    """Gradients grow toward the input (‖g_1‖ / ‖g_L‖ > 100), or a layer's gradient dwarfs its weights
+    (median ‖∇W‖ / ‖W‖ > 10: one plain step with rate 0.1 would move W by more than W itself)."""
     grads = _median_by_layer(run, "grad_norm")
     if len(grads) < 2:
         return []
+    relative = {}
+    for layer in grads:  # median ‖∇W‖/‖W‖ over the first epoch and over the run, the larger (training may calm it)
+        rows = [r for r in run.probes if int(r["layer"]) == layer and r["weight_norm"] > 0]
+        ratios = [r["grad_norm"] / r["weight_norm"] for r in rows if math.isfinite(r["grad_norm"])]
+        early = [r["grad_norm"] / r["weight_norm"] for r in rows if r["epoch"] == 1 and math.isfinite(r["grad_norm"])]
+        if ratios:
+            relative[layer] = max(statistics.median(ratios), statistics.median(early) if early else 0.0)
+    huge = {layer: r for layer, r in relative.items() if r > EXPLODING_RELATIVE}
     first, last = grads[min(grads)], grads[max(grads)]
-    if last <= 0 or first / last <= EXPLODING_RATIO:
+    toward_input = last > 0 and first / last > EXPLODING_RATIO
+    if not toward_input and not huge:
         return []
-    return [Finding("exploding_gradients", "error",
-                    f"gradients explode toward the input: layer {min(grads)}'s gradient norm is "
-                    f"{first / last:.3g}× the output layer's",
-                    {"grad_norm_by_layer": grads, "ratio": first / last},
+    if toward_input:
+        summary = (f"gradients explode toward the input: layer {min(grads)}'s gradient norm is "
+                   f"{first / last:.3g}× the output layer's")
+    else:
+        worst = max(huge, key=huge.get)
+        summary = (f"exploding gradients: {run.layer_name(worst)}'s gradient norm is {huge[worst]:.3g}× its weight "
+                   f"norm (median over the first epoch or the run; "
+                   f"{len(huge)} of {len(grads)} layers above {EXPLODING_RELATIVE:g}×)")
+    return [Finding("exploding_gradients", "error", summary,
+                    {"grad_norm_by_layer": grads, "grad_to_weight_by_layer": relative,
+                     "ratio_first_to_last": first / last if last > 0 else math.inf},
                     "Each layer multiplies the backpropagated gradient by its weights; weights too large make the "
-                    "product grow geometrically with depth (the lectures' product of random matrices).",
+                    "product grow geometrically with depth (the lectures' product of random matrices), and the "
+                    "loss and its gradients reach values no step size can follow.",
                     [Remedy({"model.init": _init_for(run)}, "a variance-preserving initialization"),
-                     _lower_lr(run, 10, "smaller steps"), *_batchnorm(run)])]
+                     *_batchnorm(run), _lower_lr(run, 10, "smaller steps")])]
 
 
 def saturated_units(run: RunEvidence) -> list[Finding]:
@@ -306,6 +338,8 @@ def saturated_units(run: RunEvidence) -> list[Finding]:
 def dead_relus(run: RunEvidence) -> list[Finding]:
     final: dict[int, float] = {}
     for layer in run.layers():
+        if run.layer_activation(layer) not in ("relu", "relu6"):  # a leaky unit at 0 is idle, not dead
+            continue
         values = _finite(run.probe_series(layer, "act_dead"))
         if values and values[-1] > DEAD:
             final[layer] = values[-1]

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import csv
 import html
-import io
 import json
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from trainlab.diagnose.plots import probe_section
+from trainlab.report.svg import svg_text
+from trainlab.tools.snapshots import snapshots_html
 from trainlab.train.checkpoint import atomic_write
 
 _STYLE = """
@@ -39,12 +41,6 @@ def read_metrics(path: Path) -> dict[str, list[float]]:
     return columns
 
 
-def _svg(fig: Figure) -> str:
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]
-
 
 def curve_figure(columns: dict[str, list[float]], metric: str, log_y: bool = False) -> str:
     """Training and validation ``metric`` per epoch, as inline SVG."""
@@ -61,7 +57,7 @@ def curve_figure(columns: dict[str, list[float]], metric: str, log_y: bool = Fal
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _svg(fig)
+    return svg_text(fig)
 
 
 def _table(rows: dict[str, float]) -> str:
@@ -121,8 +117,9 @@ def write_report(run_dir: str | Path) -> Path:
 device {html.escape(str(status.get('device', '?')))}.</p>{error}
 <h2>Diagnosis</h2>{_diagnosis(run_dir)}
 <h2>Results</h2>{_table(summary) if summary else '<p>No finished epoch yet.</p>'}
+{snapshots_html(status["snapshots"], status.get("test")) if status.get("snapshots") else ""}
 <h2>Learning curves</h2><div class="figs">{''.join(figures) or '<p>No finished epoch yet.</p>'}</div>
-<h2>Recipe</h2><pre>{html.escape(recipe_text)}</pre>
+{probe_section(run_dir)}<h2>Recipe</h2><pre>{html.escape(recipe_text)}</pre>
 </body></html>
 """
     path = run_dir / "report.html"

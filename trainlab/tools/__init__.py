@@ -1,0 +1,1 @@
+"""Experiment tools: LR range test, snapshot ensembles, comparisons and searches."""

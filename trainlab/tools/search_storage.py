@@ -1,0 +1,99 @@
+"""Where a search's study lives: an Optuna RDB storage (SQLite file or PostgreSQL/MySQL URL).
+
+Heartbeats: every running trial writes a heartbeat every ``heartbeat`` seconds; a trial whose
+last heartbeat is older than ``grace`` seconds belongs to a dead worker (SIGKILL, power loss) and
+is marked FAIL by the next worker that looks (:func:`optuna.storages.fail_stale_trials`).
+SQLite: several processes write to one file, so each connection waits up to
+:data:`SQLITE_TIMEOUT` seconds for the lock instead of failing with "database is locked", and the
+file uses write-ahead logging so readers never block the writer.
+"""
+from __future__ import annotations
+
+import importlib.util
+import random
+import sqlite3
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage
+from sqlalchemy.engine import make_url
+
+from trainlab.errors import TrainlabError
+
+SQLITE_TIMEOUT = 60  # seconds a connection waits for SQLite's write lock
+POSTGRES_DRIVER_HINT = "pip install 'psycopg[binary]'"
+
+
+def default_url(out: Path) -> str:
+    return f"sqlite:///{out.resolve() / 'study.db'}"
+
+
+def shown(url: str) -> str:
+    """The URL with any password hidden, for messages and reports."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` means psycopg2 to SQLAlchemy; use psycopg 3 when only it is installed."""
+    parsed = make_url(url)
+    if parsed.drivername not in ("postgresql", "postgres"):
+        return url
+    if importlib.util.find_spec("psycopg2") is not None:
+        return url
+    if importlib.util.find_spec("psycopg") is not None:
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise TrainlabError(f"--storage {shown(url)}: PostgreSQL needs a driver; install one with {POSTGRES_DRIVER_HINT}")
+
+
+def _prepare_sqlite(url: str) -> None:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise TrainlabError(f"--storage {url}: an in-memory SQLite database cannot be shared by workers; "
+                            "use a file, e.g. sqlite:///search/study.db")
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(database, timeout=SQLITE_TIMEOUT) as connection:  # WAL is a property of the file
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
+def open_storage(url: str, heartbeat: int = 10, grace: int | None = None) -> RDBStorage:
+    """An :class:`optuna.storages.RDBStorage` with heartbeats; a bad URL is a one-line error."""
+    given = url
+    try:
+        url = _with_driver(url)
+        sqlite = make_url(url).get_backend_name() == "sqlite"
+    except sqlalchemy.exc.ArgumentError:
+        raise TrainlabError(f"--storage {url!r}: not a database URL; accepted: sqlite:///PATH, "
+                            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (any SQLAlchemy URL)") from None
+    if sqlite:
+        _prepare_sqlite(url)
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT}} if sqlite else {"pool_pre_ping": True}
+    attempts = 5  # workers starting together on a fresh database may race to create its tables
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeat_interval is "experimental"
+                return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                                  grace_period=grace)
+        except ImportError:
+            raise TrainlabError(f"--storage {shown(given)}: the database driver is not installed "
+                                f"(for PostgreSQL: {POSTGRES_DRIVER_HINT})") from None
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
+            if attempt == attempts - 1:
+                reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+                raise TrainlabError(f"--storage {shown(given)}: cannot open the database: {reason}") from None
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Mark FAIL the running trials whose worker stopped sending heartbeats (Optuna's own check)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
