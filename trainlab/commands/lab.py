@@ -1,0 +1,94 @@
+"""``trainlab lab NAME|list|all``: reproduce the lectures' claims and say whether they held."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from trainlab.labs import Lab, LabResult, all_labs, get_lab, run_all, run_lab
+from trainlab.labs.report import format_value
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    lab = commands.add_parser(
+        "lab", help="reproduce one lecture claim (C1 …) with its figure, or all of them",
+        description="Run a lab: the experiment behind one claim of the lecture notes. Prints the measured numbers "
+                    "beside the notes' values, the criterion and the verdict, and writes OUT/<id>/ with the figures "
+                    "and report.html. `trainlab lab list` lists the labs; `trainlab lab all` runs every lab and "
+                    "writes one combined report, OUT/labs.html.")
+    lab.add_argument("name", metavar="NAME", help="a lab id such as C1 (case-insensitive), `list`, or `all`")
+    lab.add_argument("--quick", action="store_true", help="the small variant: a few seconds per lab")
+    lab.add_argument("--out", default="runs/labs", metavar="DIR", help="where results go (default: runs/labs)")
+    lab.set_defaults(handler=run_lab_command)
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 120, highlight=False)
+
+
+def print_labs(console: Console) -> None:
+    view = Table(title="labs", title_justify="left", show_header=False, box=None, pad_edge=False)
+    view.add_column("id", style="bold")
+    view.add_column("name")
+    view.add_column("source", style="dim")
+    for lab in all_labs():
+        seeds = ", ".join(f"seed {part.strip().split('_')[0]}" for part in lab.source.split(","))
+        view.add_row(lab.id, escape(lab.name), escape(seeds))
+    console.print(view)
+    console.print("run one with `trainlab lab C1 [--quick]`, every one with `trainlab lab all [--quick]`")
+
+
+def print_result(console: Console, lab: Lab, result: LabResult) -> None:
+    """The claim, the measured table beside the notes' values, each check, the verdict and the files."""
+    console.print(f"[bold]{lab.id} — {escape(lab.name)}[/bold]  ({escape(lab.source)})")
+    console.print(f"the notes: {escape(lab.claim)}")
+    view = Table(show_header=True, box=None, pad_edge=False)
+    view.add_column("quantity")
+    view.add_column("measured", justify="right")
+    view.add_column("notes", justify="right")
+    view.add_column("", style="dim")
+    for row in result.rows:
+        view.add_row(escape(row.name), escape(format_value(row.measured)), escape(format_value(row.expected)),
+                     escape(row.reference) if row.expected is not None else "")
+    console.print(view)
+    for check in result.checks:
+        console.print(f"  {'✓' if check.passed else '✗'} {escape(check.text)}")
+    colour = "green" if result.reproduced else "red"
+    variant = "quick" if result.quick else "full"
+    console.print(f"verdict: [bold {colour}]{result.verdict}[/bold {colour}] "
+                  f"({variant} variant, {result.seconds:.1f} s)")
+    if result.note:
+        console.print(f"[dim]{escape(result.note)}[/dim]")
+    for kind, path in result.files.items():
+        console.print(f"{kind}: {escape(path)}")
+
+
+def run_lab_command(args: argparse.Namespace) -> None:
+    console = _console()
+    name = args.name.strip().lower()
+    if name == "list":
+        print_labs(console)
+        return
+    if name == "all":
+        started = time.perf_counter()
+
+        def progress(lab: Lab, result: LabResult) -> None:
+            print_result(console, lab, result)
+            console.print()
+
+        done = run_all(args.quick, args.out, progress=progress)
+        reproduced = sum(result.reproduced for _, result in done)
+        console.print(f"{reproduced} of {len(done)} claims reproduced in {time.perf_counter() - started:.1f} s")
+        for lab, result in done:
+            colour = "green" if result.reproduced else "red"
+            console.print(f"  {lab.id:>4}  [{colour}]{result.verdict}[/{colour}]  {escape(lab.name)}")
+        console.print(f"combined report: {escape(str(Path(args.out) / 'labs.html'))}")
+        console.print(f"verdict table (Markdown): {escape(str(Path(args.out) / 'summary.md'))}")
+        return
+    lab = get_lab(args.name)
+    print_result(console, lab, run_lab(lab, args.quick, args.out))

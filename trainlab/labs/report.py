@@ -1,0 +1,105 @@
+"""Lab reports: one self-contained HTML page per lab, one combined page, and the Markdown verdict table.
+
+Pages render a :class:`~trainlab.labs.LabResult` as recorded (the notes' claim, the measured table
+beside the notes' values, the figures inline as SVG, each check and the verdict); they compute
+nothing new. Every piece of text is escaped.
+"""
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from trainlab.labs import Lab, LabResult, Value
+from trainlab.train.checkpoint import atomic_write
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;color:#222}
+h1{font-size:1.5em} h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.5em 0} td,th{padding:.2em .8em;border-bottom:1px solid #eee;text-align:right}
+th:first-child,td:first-child{text-align:left} .claim{background:#f6f6f6;padding:.6em 1em;border-left:4px solid #999}
+.reproduced{color:#0a7a2f} .not-reproduced{color:#b00020} .figs{display:flex;flex-wrap:wrap;gap:1em}
+.figs svg{max-width:100%;height:auto} li.fail{color:#b00020}
+"""
+
+
+def format_value(value: Value | None) -> str:
+    """Numbers with 6 significant digits (the precision of the notes' tables; integers as they are); None as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, int):  # bool too
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _css_class(result: LabResult) -> str:
+    return "reproduced" if result.reproduced else "not-reproduced"
+
+
+def lab_section(lab: Lab, result: LabResult, heading: str = "h2") -> str:
+    """One lab as an HTML fragment: claim, table, checks with the verdict, figures, note."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(r.name)}</td><td>{e(format_value(r.measured))}</td><td>{e(format_value(r.expected))}</td>"
+        f"<td>{e(r.reference) if r.expected is not None else ''}</td></tr>" for r in result.rows)
+    checks = "".join(f"<li class='{'pass' if c.passed else 'fail'}'>{'✓' if c.passed else '✗'} {e(c.text)}</li>"
+                     for c in result.checks)
+    figures = "".join(f"<div>{svg}</div>" for svg in result.figures.values())
+    variant = "quick variant" if result.quick else "full variant"
+    return f"""<section id="{e(lab.id)}">
+<{heading}>{e(lab.id)} — {e(lab.name)}</{heading}>
+<p class="claim"><b>The notes</b> ({e(lab.source)}): {e(lab.claim)}<br><small>Measured: {e(lab.measures)}</small></p>
+<table><tr><th>quantity</th><th>measured</th><th>notes</th><th>source of the expected value</th></tr>{rows}</table>
+<p>Verdict: <b class="{_css_class(result)}">{e(result.verdict)}</b> ({e(variant)}, {result.seconds:.1f} s).
+Criterion, every check must hold:</p>
+<ul>{checks}</ul>
+<div class="figs">{figures}</div>
+<p>{e(result.note)}</p>
+</section>"""
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_STYLE}</style></head><body>
+{body}
+</body></html>
+"""
+
+
+def write_lab_report(lab: Lab, result: LabResult, path: Path) -> Path:
+    """Write one lab's page to ``path``; return it."""
+    atomic_write(path, _page(f"trainlab lab {lab.id}", lab_section(lab, result, heading="h1")).encode())
+    return path
+
+
+def write_combined_report(done: Sequence[tuple[Lab, LabResult]], path: Path) -> Path:
+    """Write every lab in ``done`` on one page, with a verdict table on top; return the path."""
+    e = html.escape
+    summary = "".join(
+        f"<tr><td><a href='#{e(lab.id)}'>{e(lab.id)}</a></td><td>{e(lab.name)}</td>"
+        f"<td class='{_css_class(result)}'>{e(result.verdict)}</td><td>{result.seconds:.1f} s</td></tr>"
+        for lab, result in done)
+    reproduced = sum(result.reproduced for _, result in done)
+    body = (f"<h1>trainlab labs: the lectures' claims, measured</h1>"
+            f"<p>{reproduced} of {len(done)} claims reproduced.</p>"
+            f"<table><tr><th>claim</th><th>lab</th><th>verdict</th><th>time</th></tr>{summary}</table>"
+            + "".join(lab_section(lab, result) for lab, result in done))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, _page("trainlab labs", body).encode())
+    return path
+
+
+def summary_markdown(done: Sequence[tuple[Lab, LabResult]]) -> str:
+    """The verdict table of docs/labs.md: claim, the key measured numbers (the checks), verdict."""
+    lines = ["| claim | lab | measured (the criterion, with the numbers) | verdict |", "|---|---|---|---|"]
+    for lab, result in done:
+        measured = "; ".join(f"{'✓' if c.passed else '✗'} {c.text}" for c in result.checks).replace("|", "\\|")
+        lines.append(f"| {lab.id} | {lab.name} | {measured} | **{result.verdict}** |")
+    variants = {"quick" if result.quick else "full" for _, result in done}
+    return "\n".join(lines) + f"\n\n(variant: {', '.join(sorted(variants))})\n"
