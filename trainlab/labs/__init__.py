@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from trainlab.errors import TrainlabError, did_you_mean
 
 Value = float | int | str
@@ -102,18 +104,31 @@ class LabResult:
 @dataclass(frozen=True)
 class Lab:
     """One lecture claim as an experiment: ``id`` ("C1"), a short ``name``, the notes' ``claim``,
-    what the lab ``measures``, the ``source`` seed file and ``run(quick, out_dir) -> LabResult``."""
+    what the lab ``measures``, the ``source`` seed file and ``experiment(quick, out_dir) -> LabResult``,
+    which :meth:`run` calls."""
 
     id: str
     name: str
     claim: str
     measures: str
     source: str
-    run: Callable[[bool, Path | None], LabResult]
+    experiment: Callable[[bool, Path | None], LabResult]
 
     @property
     def number(self) -> int:
         return int(self.id[1:])
+
+    def run(self, quick: bool = False, out_dir: Path | None = None) -> LabResult:
+        """Run the experiment on one CPU thread, so that its numbers — and the verdict — are the same
+        on every machine: with several threads torch splits float sums differently, and in chaotic
+        regimes (lr 3 in C11, the snapshots of C15) that changes the outcome. The thread count is
+        restored afterwards."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self.experiment(quick, out_dir)
+        finally:
+            torch.set_num_threads(threads)
 
 
 def seeds_phrase(seeds: Sequence[int]) -> str:

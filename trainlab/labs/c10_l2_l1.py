@@ -122,4 +122,4 @@ LAB = Lab(
     claim="L2 (ridge) regularization has the closed form w = (XᵀX + αI)⁻¹Xᵀy for linear regression; L1 (lasso) "
           "promotes sparse solutions: some parameters have an optimal value of exactly zero.",
     measures="distance of GD's L2 weights to the closed form; fraction of exactly-zero weights with L1 and L2",
-    source="000_e75dfcc04a46b84b.txt", run=run)
+    source="000_e75dfcc04a46b84b.txt", experiment=run)

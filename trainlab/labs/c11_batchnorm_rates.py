@@ -104,4 +104,4 @@ LAB = Lab(
     claim="Batch normalization improves convergence and gradient flow, avoids vanishing/exploding gradients and "
           "allows higher learning rates.",
     measures="training loss after N epochs (and val accuracy) over a learning-rate sweep, with and without batch norm",
-    source="000_e75dfcc04a46b84b.txt, 001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt", run=run)
+    source="000_e75dfcc04a46b84b.txt, 001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt", experiment=run)

@@ -123,4 +123,4 @@ LAB = Lab(
     measures="validation − training error (and validation error) with and without each regularizer",
     source="000_e75dfcc04a46b84b.txt, 001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt, 003_5bed7eaae0bb2515.txt, "
            "004_95ad34fad61cb9b4.txt",
-    run=run)
+    experiment=run)

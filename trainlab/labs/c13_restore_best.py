@@ -80,4 +80,4 @@ LAB = Lab(
     claim="Early stopping's restore_best_weights: instead of keeping the last model, keep the best one "
           "(monitor val_loss, min_delta, patience).",
     measures="final weights vs the best-val_loss epoch's checkpoint, tensor by tensor, stopping early and not",
-    source="004_95ad34fad61cb9b4.txt", run=run)
+    source="004_95ad34fad61cb9b4.txt", experiment=run)

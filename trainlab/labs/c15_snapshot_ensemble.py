@@ -144,4 +144,4 @@ LAB = Lab(
           "different errors; averaging the predictions of these models reduces the error rate (beats any "
           "single snapshot).",
     measures="test error of each of the last 5 SGDR snapshots, their mean and their ensemble, digits and MNIST-1D",
-    source="001_9bc84d7af71e22b3.txt", run=run)
+    source="001_9bc84d7af71e22b3.txt", experiment=run)

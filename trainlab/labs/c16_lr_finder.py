@@ -165,4 +165,4 @@ LAB = Lab(
           "the loss still improves (e.g. 1e-2). Claimed: that rate trains well, and 10× above it diverges.",
     measures="training loss after 10 epochs at the finder's suggestion and at 10× it (and the steepest rule, "
              "10× the blow-up), moons and digits with SGD and Adam",
-    source="001_9bc84d7af71e22b3.txt", run=run)
+    source="001_9bc84d7af71e22b3.txt", experiment=run)

@@ -106,4 +106,4 @@ LAB = Lab(
     claim="Dying ReLUs: half the neurons stop doing anything (output fixed at 0), especially with a high learning "
           "rate. Leaky ReLUs never die, though they may fall into a coma from which they might wake up.",
     measures="fraction of hidden units ≤ 0 on every training example after training, vs the learning rate",
-    source="002_fbb29f398f0f5956.txt, 003_5bed7eaae0bb2515.txt, 004_95ad34fad61cb9b4.txt", run=run)
+    source="002_fbb29f398f0f5956.txt, 003_5bed7eaae0bb2515.txt, 004_95ad34fad61cb9b4.txt", experiment=run)

@@ -111,4 +111,4 @@ LAB = Lab(
     claim="Sigmoid: its gradient σ'(z) = σ(z)(1 − σ(z)) ≤ 1/4 vanishes very easily, so the earliest layers' gradients "
           "come out close to zero; ReLU's gradient 1{z > 0} neither vanishes nor explodes.",
     measures="gradient norm per layer of a 10-hidden-layer MLP, sigmoid + Xavier vs ReLU + He; first/last ratio",
-    source="003_5bed7eaae0bb2515.txt, 004_95ad34fad61cb9b4.txt", run=run)
+    source="003_5bed7eaae0bb2515.txt, 004_95ad34fad61cb9b4.txt", experiment=run)

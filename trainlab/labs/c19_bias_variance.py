@@ -59,4 +59,4 @@ LAB = Lab(
     claim="Train error 1 % / validation 11 % → variance; 15 % / 16 % → bias; 15 % / 30 % → both; 0.5 % / 1 % → fine "
           "(avoidable bias = train − Bayes error, generalization gap = validation − train error).",
     measures="trainlab's bias_variance diagnosis on exactly the notes' four cases",
-    source="004_95ad34fad61cb9b4.txt", run=run)
+    source="004_95ad34fad61cb9b4.txt", experiment=run)

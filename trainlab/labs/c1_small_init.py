@@ -40,4 +40,4 @@ LAB = Lab(
     claim="10 tanh layers × 500 units, input N(0,1), W ~ N(0, 0.01²): the std of the activations collapses layer "
           "by layer (0.213, 0.0476, 0.0106, 0.00238, … 0.000000 at layer 10); all activations end up at zero.",
     measures="std of each layer's activations; the first 4 within 10 % of the notes' numbers",
-    source="001_9bc84d7af71e22b3.txt", run=run)
+    source="001_9bc84d7af71e22b3.txt", experiment=run)

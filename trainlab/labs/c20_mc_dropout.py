@@ -109,4 +109,4 @@ LAB = Lab(
           "Claimed: the spread is wider on inputs far from the training data than near it.",
     measures="mean MC-dropout σ (50 passes) on inputs inside the training range and far beyond it, sine "
              "regression, ReLU and tanh MLPs",
-    source="003_5bed7eaae0bb2515.txt", run=run)
+    source="003_5bed7eaae0bb2515.txt", experiment=run)

@@ -171,4 +171,4 @@ LAB = Lab(
           "errors more often than those that produce small errors (Efficient BackProp).",
     measures="minority-class test recall, shuffle vs class_balanced (imbalanced moons); epochs to a validation "
              "accuracy target, shuffle vs hard_examples",
-    source="002_fbb29f398f0f5956.txt", run=run)
+    source="002_fbb29f398f0f5956.txt", experiment=run)

@@ -151,4 +151,4 @@ LAB = Lab(
           "full-batch learning.",
     measures="epochs and training seconds to a target training loss for online, minibatch and fullbatch, "
              "each at its best rate of a grid",
-    source="002_fbb29f398f0f5956.txt", run=run)
+    source="002_fbb29f398f0f5956.txt", experiment=run)

@@ -196,4 +196,4 @@ LAB = Lab(
           "than a uniform grid.",
     measures="best validation loss after n trials, log-scale random search vs an n-point uniform grid on "
              "lr ∈ [1e-4, 1] (and uniform random search), digits with Adam",
-    source="004_95ad34fad61cb9b4.txt", run=run)
+    source="004_95ad34fad61cb9b4.txt", experiment=run)

@@ -133,4 +133,4 @@ LAB = Lab(
           "reduce the number of epochs needed to fit the network's parameters.",
     measures="epochs to a training-loss target (mean over seeds) for constant, darken_moody and one_cycle, each at "
              "its best η₀ of a shared grid, and all at one shared η₀",
-    source="002_fbb29f398f0f5956.txt", run=run)
+    source="002_fbb29f398f0f5956.txt", experiment=run)

@@ -43,4 +43,4 @@ LAB = Lab(
     claim="Same network with W ~ N(0, 1): the std is ≈ 0.98 at every layer (0.981879, 0.981649, …) and the "
           "neurons saturate, taking the values −1 or 1.",
     measures="std per layer (within 1 % of the notes') and the fraction of outputs with |h| > 0.99",
-    source="001_9bc84d7af71e22b3.txt", run=run)
+    source="001_9bc84d7af71e22b3.txt", experiment=run)

@@ -45,4 +45,4 @@ LAB = Lab(
     claim="Scaling the weights by the number of inputs, W ~ N(0, 1/n) (Xavier/Glorot), preserves the "
           "distribution of each layer's outputs across all 10 tanh layers.",
     measures="std per layer, last/first layer std ratio, and the fraction of saturated outputs",
-    source="001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt", run=run)
+    source="001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt", experiment=run)

@@ -46,4 +46,4 @@ LAB = Lab(
     claim="With ReLU only half the variance passes each layer, so Xavier (Var W = 1/n) halves it layer by layer; "
           "He initialization (Var W = 2/n) keeps the variability.",
     measures="std per layer for Xavier and He; the per-layer variance ratio (0.5 and 1 by the notes' formula)",
-    source="001_9bc84d7af71e22b3.txt, 004_95ad34fad61cb9b4.txt", run=run)
+    source="001_9bc84d7af71e22b3.txt, 004_95ad34fad61cb9b4.txt", experiment=run)

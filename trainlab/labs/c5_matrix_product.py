@@ -86,4 +86,4 @@ LAB = Lab(
     claim="Exploding gradients: multiplying 100 random Gaussian 5×5 matrices gives entries of order 1e28 "
           "(the notes' product: up to 1.3111e29).",
     measures="max|entry| of the product over many seeds: its distribution, and the fraction within 1e20–1e35",
-    source="000_e75dfcc04a46b84b.txt", run=run)
+    source="000_e75dfcc04a46b84b.txt", experiment=run)

@@ -143,4 +143,4 @@ LAB = Lab(
     claim="With noisy gradients on f = x₁² + 2x₂² from (−5, −2.5) and η = 0.1, a constant rate keeps jittering "
           "near the optimum, an exponential decay stops too early, and a polynomial (power) decay converges best.",
     measures="final distance to the optimum over many seeds for the constant, exponential and power schedules",
-    source="000_e75dfcc04a46b84b.txt", run=run)
+    source="000_e75dfcc04a46b84b.txt", experiment=run)

@@ -93,4 +93,4 @@ LAB = Lab(
     claim="If all weights start at W = 0, all neurons do the same operations, get the same gradients and are "
           "updated alike: the layer lacks asymmetry and cannot learn different features.",
     measures="pairwise spread of a layer's units (activations and weight vectors) after training, zeros vs he_normal",
-    source="001_9bc84d7af71e22b3.txt, 003_5bed7eaae0bb2515.txt", run=run)
+    source="001_9bc84d7af71e22b3.txt, 003_5bed7eaae0bb2515.txt", experiment=run)

@@ -211,4 +211,4 @@ LAB = Lab(
           "oscillation. Adagrad's cache grows without bound, so in long runs its learning degrades to ~0; RMSProp's "
           "moving average does not.",
     measures="steps to tolerance and zigzag on an elongated quadratic per optimizer; step size over a long noisy run",
-    source="001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt", run=run)
+    source="001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt", experiment=run)

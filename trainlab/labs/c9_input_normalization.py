@@ -184,4 +184,4 @@ LAB = Lab(
           "whitening (dividing the principal components by the square roots of their eigenvalues) makes it circular.",
     measures="Hessian condition number and GD iterations to tolerance for raw, centred, min-max, z-scored and "
              "PCA-whitened inputs",
-    source="002_fbb29f398f0f5956.txt", run=run)
+    source="002_fbb29f398f0f5956.txt", experiment=run)
