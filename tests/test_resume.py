@@ -44,37 +44,44 @@ def rows(run_dir: Path) -> list[dict]:
         return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
 
 
-def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
+def kill_when(recipe: dict, tmp_path: Path, ready) -> Path:
+    """Start a run of ``recipe``, SIGKILL it once ``ready(newest checkpoint)`` holds; its run directory."""
     recipe_file = tmp_path / "recipe.yaml"
-    recipe_file.write_text(yaml.safe_dump(RECIPE))
-
+    recipe_file.write_text(yaml.safe_dump(recipe))
     killed = trainlab(str(recipe_file), runs=tmp_path / "killed")
     deadline = time.time() + 120
     while time.time() < deadline:
-        dirs = list((tmp_path / "killed").glob("resume-*"))
+        dirs = list((tmp_path / "killed").glob(f"{recipe['name']}-*"))
         newest = latest_checkpoint(dirs[0]) if dirs else None
-        if newest is not None and newest.name >= "epoch-0006.json":
+        if newest is not None and ready(newest):
             break
         assert killed.poll() is None, killed.communicate()
-        time.sleep(0.02)
+        time.sleep(0.01)
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
-    run_dir = dirs[0]
-    stopped_at = int(latest_checkpoint(run_dir).stem.split("-")[1])
-    assert stopped_at < EPOCHS, "the run finished before it could be killed; make it longer"
+    return dirs[0]
 
+
+def resume_and_compare(run_dir: Path, tmp_path: Path, final: str) -> None:
+    """Resume ``run_dir``, train the same recipe uninterrupted, and require identical results."""
     resumed = trainlab("--resume", str(run_dir), runs=tmp_path / "unused")
     assert resumed.wait(timeout=600) == 0, resumed.communicate()
-    plain = trainlab(str(recipe_file), runs=tmp_path / "plain")
+    plain = trainlab(str(tmp_path / "recipe.yaml"), runs=tmp_path / "plain")
     assert plain.wait(timeout=600) == 0, plain.communicate()
-    plain_dir = next((tmp_path / "plain").glob("resume-*"))
-
-    final, _ = load_checkpoint(run_dir / "checkpoints" / f"epoch-{EPOCHS:04d}.json")
-    expected, _ = load_checkpoint(plain_dir / "checkpoints" / f"epoch-{EPOCHS:04d}.json")
-    assert final.keys() == expected.keys()
-    for key in expected:  # weights, optimizer state, RNG state: identical, not close
-        assert torch.equal(final[key], expected[key]), key
+    plain_dir = next((tmp_path / "plain").iterdir())
+    got, _ = load_checkpoint(run_dir / "checkpoints" / final)
+    expected, _ = load_checkpoint(plain_dir / "checkpoints" / final)
+    assert got.keys() == expected.keys()
+    for key in expected:  # weights, optimizer state, sampler losses, RNG state: identical, not close
+        assert torch.equal(got[key], expected[key]), key
     assert rows(run_dir) == rows(plain_dir)
+
+
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
+    run_dir = kill_when(RECIPE, tmp_path, lambda newest: newest.name >= "epoch-0006.json")
+    stopped_at = int(latest_checkpoint(run_dir).stem.split("-")[1])
+    assert stopped_at < EPOCHS, "the run finished before it could be killed; make it longer"
+    resume_and_compare(run_dir, tmp_path, f"epoch-{EPOCHS:04d}.json")
     assert len(rows(run_dir)) == EPOCHS
 
 
@@ -94,3 +101,21 @@ def test_resume_refuses_a_damaged_checkpoint_naming_it(tmp_path, damage):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 2
     assert err.strip() == f"error: checkpoint file {target} is truncated or modified (checksum mismatch)"
+
+
+# Inside an epoch: hard-example sampling (its draw depends on losses recorded during the epoch),
+# dropout, Adam and a per-step schedule must all continue from the batch after the checkpoint.
+WITHIN_EPOCH = {**RECIPE, "name": "within",
+                "data": {"name": "mnist1d", "batch_size": 16, "preprocess": "zscore", "sampler": "hard_examples"},
+                "schedule": {"name": "exponential", "gamma": 0.9995, "interval": "step"},
+                "stopping": {"epochs": 4}, "checkpoint": {"every": 2, "every_steps": 23}}
+
+
+def test_sigkill_inside_an_epoch_then_resume_matches_uninterrupted(tmp_path):
+    # killed at a checkpoint inside the second epoch or later
+    run_dir = kill_when(WITHIN_EPOCH, tmp_path, lambda newest: "-batch-" in newest.name and newest.name >= "epoch-0001")
+    newest = latest_checkpoint(run_dir)
+    assert "-batch-" in newest.name, f"killed after an epoch's end ({newest.name}); the test needs one inside"
+    assert len(list((run_dir / "checkpoints").glob("*-batch-*.json"))) == 1  # older ones were replaced
+    resume_and_compare(run_dir, tmp_path, "epoch-0004.json")  # the interrupted epoch's row too
+    assert not list((run_dir / "checkpoints").glob("*-batch-*.json"))  # the epoch checkpoints replaced them

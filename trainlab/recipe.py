@@ -133,6 +133,8 @@ class StoppingSpec(_Spec):
 
 class CheckpointSpec(_Spec):
     every: int = Field(5, gt=0, description="save a checkpoint every this many epochs (and at the end)")
+    every_steps: int | None = Field(None, gt=0, description="also save one every this many optimizer steps inside "
+                                                            "epochs (long epochs); only the newest such one is kept")
     keep_best: str | None = Field(None, description="also keep checkpoints/best: the epoch with the best value "
                                                     "of this logged metric (e.g. val_loss), without stopping")
 

@@ -45,7 +45,7 @@ from trainlab.train.checkpoint import (
 )
 from trainlab.train.early_stopping import BestCheckpoint, EarlyStopping
 from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, TASK_OF_METRIC
-from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog
+from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog, StepCheckpointer
 from trainlab.train.trainer import Trainer
 
 TENSOR_PATH_LIMIT = 2 * 1024**3  # bytes of training data kept on the device on the "auto" loader
@@ -260,9 +260,12 @@ def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str | None = None) -> Path:
+def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str | None = None,
+                        within_epoch: bool = False) -> Path:
     """Write ``checkpoints/epoch-NNNN`` (or ``checkpoints/NAME``): weights, optimizer, schedule, RNG,
-    preprocessing, sampler and callback states, history."""
+    preprocessing, sampler and callback states, history. ``within_epoch``: a checkpoint inside the
+    epoch after NNNN, ``epoch-NNNN-batch-BBBBBB``, which also holds the position in the epoch and its
+    running sums; it replaces older such checkpoints once it is written."""
     trainer = setup.trainer
     optim_tensors, optim_rest = optimizer_to_parts(trainer.optimizer)
     tensors = {f"model.{k}": v for k, v in setup.model.state_dict().items()}
@@ -283,12 +286,23 @@ def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str
         "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
         "callbacks": callbacks,
     }
-    return save_checkpoint(run_dir / "checkpoints" / (name or f"epoch-{len(state.history):04d}"), tensors, body)
+    name = name or f"epoch-{len(state.history):04d}"
+    if within_epoch:
+        name += f"-batch-{state.batch:06d}"
+        body["within_epoch"] = {"batch": state.batch, "seen": state.seen, "lr": state.lr,
+                                "sums": [float(v) for v in torch.stack(state.sums).tolist()]}
+    path = save_checkpoint(run_dir / "checkpoints" / name, tensors, body)
+    for old in (run_dir / "checkpoints").glob("epoch-*-batch-*.json"):
+        if old != path and old.stem < path.stem:  # superseded: the commit record goes first
+            old.unlink(missing_ok=True)
+            old.with_suffix(".safetensors").unlink(missing_ok=True)
+    return path
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest committed checkpoint (its JSON file), or None."""
-    found = sorted((run_dir / "checkpoints").glob("epoch-[0-9][0-9][0-9][0-9].json"))
+    """The newest committed checkpoint (its JSON file), or None. Names sort by progress:
+    ``epoch-0003`` < ``epoch-0003-batch-000040`` (inside epoch 4) < ``epoch-0004``."""
+    found = sorted((run_dir / "checkpoints").glob("epoch-[0-9][0-9][0-9][0-9]*.json"), key=lambda p: p.stem)
     return found[-1] if found else None
 
 
@@ -319,6 +333,8 @@ def restore(setup: Setup, checkpoint: Path) -> None:
         callback.load_state_dict(cb_state)
     trainer.state.history = list(body["history"])
     trainer.state.step = body["step"]
+    if body.get("within_epoch"):
+        trainer.resume_within_epoch(**body["within_epoch"])
 
 
 # ---- run directories ----
@@ -351,12 +367,21 @@ def _columns(setup: Setup) -> list[str]:
     return ["epoch", "lr", *metrics, *val, "seconds"]
 
 
+def _save_within_epoch(run_dir: Path, setup: Setup, state: LoopState) -> Path:
+    for callback in setup.trainer.callbacks:  # probe rows up to this step belong with the checkpoint
+        if isinstance(callback, Probes):
+            callback.flush()
+    return save_run_checkpoint(run_dir, setup, state, within_epoch=True)
+
+
 def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Path | None) -> RunResult:
     recipe, trainer = setup.recipe, setup.trainer
     events = EventLog(run_dir / "events.jsonl")
     trainer.callbacks = sorted(
         [*trainer.callbacks, *output, CSVLogger(run_dir / "metrics.csv", _columns(setup)), events,
          Checkpointer(recipe.checkpoint.every, lambda s: save_run_checkpoint(run_dir, setup, s), events)]
+        + ([StepCheckpointer(recipe.checkpoint.every_steps, lambda s: _save_within_epoch(run_dir, setup, s), events)]
+           if recipe.checkpoint.every_steps else [])
         + ([BestCheckpoint(recipe.checkpoint.keep_best, lambda s: save_run_checkpoint(run_dir, setup, s, "best"))]
            if recipe.checkpoint.keep_best else []),
         key=lambda c: c.order,

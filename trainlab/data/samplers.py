@@ -29,6 +29,10 @@ class Sampler:
         order = torch.randperm(self.n, generator=generator)
         yield from order.split(self.batch_size)
 
+    def replay(self) -> None:
+        """Make the next :meth:`batches` draw what the last epoch's did (a run resumed inside an
+        epoch); a no-op for samplers whose draw depends only on the generator."""
+
     def record(self, index: torch.Tensor, losses: torch.Tensor) -> None:
         """The losses of the examples ``index`` of the last batch (only if ``wants_losses``)."""
 
@@ -85,25 +89,35 @@ class HardExamples(Sampler):
         super().__init__(y, batch_size)
         self.floor = floor
         self.losses = torch.ones(self.n, device=y.device)  # unseen examples count as average
+        self.drawn_from = self.losses.clone()  # the losses this epoch's draw used
+        self._replay = False
 
-    def probabilities(self) -> torch.Tensor:
-        losses = self.losses.detach().float().cpu().clamp_min(0)
+    def probabilities(self, losses: torch.Tensor | None = None) -> torch.Tensor:
+        losses = (self.losses if losses is None else losses).detach().float().cpu().clamp_min(0)
         total = losses.sum()
         p = losses / total if total > 0 else torch.full_like(losses, 1 / self.n)
         return (1 - self.floor) * p + self.floor / self.n
 
     def batches(self, generator: torch.Generator) -> Iterator[torch.Tensor]:
-        order = torch.multinomial(self.probabilities(), self.n, replacement=True, generator=generator)
+        if not self._replay:
+            self.drawn_from.copy_(self.losses)
+        self._replay = False
+        order = torch.multinomial(self.probabilities(self.drawn_from), self.n, replacement=True, generator=generator)
         yield from order.split(self.batch_size)
+
+    def replay(self) -> None:
+        self._replay = True
 
     def record(self, index: torch.Tensor, losses: torch.Tensor) -> None:
         self.losses[index] = losses.to(self.losses.dtype)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"losses": self.losses}
+        return {"losses": self.losses, "drawn_from": self.drawn_from}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.losses.copy_(state["losses"])
+        if "drawn_from" in state:
+            self.drawn_from.copy_(state["drawn_from"])
 
 
 @samplers.register("hard_examples")

@@ -274,7 +274,8 @@ class Probes(Callback):
             self._files.restart(state.step)
 
     def on_epoch_start(self, state: LoopState) -> None:
-        snapshot = state.epoch + 1 in self._snapshot_epochs
+        # a run resumed inside an epoch took that epoch's snapshot before its checkpoint
+        snapshot = state.epoch + 1 in self._snapshot_epochs and state.batch == 0
         # Step 0 and a resumed run's first step have no previous step end to arm them; short epochs get one probe each.
         if snapshot or state.step % self.every == 0 or state.steps_per_epoch < self.every:
             self._arm(state, snapshot)

@@ -28,6 +28,10 @@ class LoopState:
     epoch: int = 0  # 0-based index of the current epoch
     step: int = 0  # optimizer steps taken so far
     steps_per_epoch: int = 0
+    batch: int = 0  # batches finished in the current epoch
+    lr: float = 0.0  # the rate the current epoch started with (its row's lr)
+    seen: int = 0  # examples seen in the current epoch
+    sums: list[torch.Tensor] = field(default_factory=list)  # the current epoch's loss and metric sums (device)
     logs: dict[str, float] = field(default_factory=dict)  # the last finished epoch's row
     history: list[dict[str, float]] = field(default_factory=list)
     should_stop: bool = False

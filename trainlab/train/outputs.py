@@ -80,3 +80,20 @@ class Checkpointer(Callback):
     def on_fit_end(self, state: LoopState) -> None:
         if self.saved_epoch != len(state.history) and state.history:
             self._save(state)
+
+
+class StepCheckpointer(Callback):
+    """Saves a checkpoint every ``every`` optimizer steps inside an epoch (never at its last batch,
+    which the epoch's own checkpoint covers): a long epoch killed midway resumes from the batch
+    after the newest one, with the epoch's position, running sums and every RNG state."""
+
+    order = 20
+
+    def __init__(self, every: int, save: Callable[[LoopState], Path], events: EventLog | None = None):
+        self.every, self.save, self.events = every, save, events
+
+    def on_batch_end(self, state: LoopState, loss: Any) -> None:
+        if state.step % self.every == 0 and state.batch < state.steps_per_epoch:
+            path = self.save(state)
+            if self.events:
+                self.events.write("checkpoint", epoch=len(state.history), batch=state.batch, file=str(path.name))

@@ -7,9 +7,15 @@ batch's loss; those marked ``full_batch`` get the whole training set as one batc
 (plateau, Hinton's adaptive rate) is stepped with that epoch log value. Nothing is read back to the host until the epoch ends, when all sums
 are read in one transfer; a non-finite loss anywhere in the epoch makes the epoch's loss sum
 non-finite, so it is caught there at no per-step cost.
+
+A run can also be checkpointed inside an epoch: ``state.batch``, ``state.seen`` and ``state.sums``
+hold the epoch's position and running sums, and :meth:`Trainer.resume_within_epoch` makes the next
+``fit`` skip the batches already done (the epoch's order is drawn again from its seed) and carry on
+with those sums, so the epoch ends exactly as if it had never stopped.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -68,6 +74,14 @@ class Trainer:
         self.penalty, self.after_step = penalty, after_step
         self.callbacks = sorted(callbacks, key=lambda c: c.order)
         self.state = LoopState(model, optimizer, epochs=0)
+        self._resume: dict | None = None
+
+    def resume_within_epoch(self, batch: int, seen: int, sums: Sequence[float], lr: float) -> None:
+        """Make the next :meth:`fit` start its first epoch after ``batch`` batches (``seen``
+        examples) with these loss and metric ``sums``; ``lr`` is the rate the epoch started with."""
+        if len(sums) != 1 + len(self.metrics):
+            raise ValueError(f"expected {1 + len(self.metrics)} sums (loss and metrics), got {len(sums)}")
+        self._resume = {"batch": batch, "seen": seen, "sums": list(sums), "lr": lr}
 
     def _fire(self, event: str) -> None:
         for callback in self.callbacks:
@@ -89,15 +103,22 @@ class Trainer:
         self._fire("on_fit_start")
         for epoch in range(len(state.history), epochs):
             state.epoch = epoch
+            resume, self._resume = self._resume, None  # set when a checkpoint was taken inside this epoch
+            state.batch, seen = (resume["batch"], resume["seen"]) if resume else (0, 0)
             self._fire("on_epoch_start")
-            lr = optimizer.param_groups[0]["lr"]
+            lr = state.lr = resume["lr"] if resume else optimizer.param_groups[0]["lr"]
             needs_closure = getattr(optimizer, "needs_closure", False)
             batches = train.whole() if getattr(optimizer, "full_batch", False) else train.epoch(epoch)
+            if resume:
+                if sampler is not None:
+                    sampler.replay()
+                batches = itertools.islice(batches, state.batch, None)  # the same order, from its seed
             started = time.perf_counter()
             model.train()
-            loss_sum = torch.zeros((), device=device)
-            metric_sums = [torch.zeros((), device=device) for _ in metric_fns]
-            seen = 0
+            loss_sum, *metric_sums = state.sums = [torch.zeros((), device=device) for _ in range(1 + len(metric_fns))]
+            if resume:
+                for total, value in zip(state.sums, resume["sums"]):
+                    total.fill_(value)
             for x, y in batches:
                 if needs_closure:
                     out, loss = self._closure_step(x, y)
@@ -120,6 +141,8 @@ class Trainer:
                 if record is not None:
                     record(train.last_index, per_example_loss(loss_fn, out.detach(), y))
                 state.step += 1
+                state.batch += 1
+                state.seen = seen
                 for callback in batch_callbacks:
                     callback.on_batch_end(state, loss)
                 if state.should_stop:
