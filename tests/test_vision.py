@@ -274,6 +274,18 @@ def test_torchvision_backend_requires_torchvision(tmp_path, monkeypatch):
         load_vision("mnist", tmp_path, backend="torchvision")
 
 
+
+def test_broken_torchvision_is_named_not_taken_for_missing(tmp_path, monkeypatch):
+    def broken():  # what torchvision built for another torch raises on import
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+    monkeypatch.setattr(vision, "_import_torchvision_datasets", broken)
+    with pytest.raises(TrainlabError, match=r"torchvision is installed but does not load with torch .*"
+                                            r"operator torchvision::nms does not exist"):
+        load_vision("mnist", tmp_path, backend="torchvision")
+    with pytest.raises(TrainlabError, match="does not load with torch .* to download it, or place the files there"):
+        load_vision("mnist", tmp_path)  # auto: falls back to the files, which are not there
+
 def test_torchvision_arrays_are_converted(tmp_path, monkeypatch):
     """The torchvision path turns MNIST tensors and CIFAR's HWC arrays into (N, C, H, W) float32."""
     a = make_cifar(tmp_path)

@@ -61,26 +61,45 @@ def load_vision(name: str, root: str | os.PathLike, download: bool = False,
         raise TrainlabError(f"unknown vision backend '{backend}'; use auto, torchvision or files")
     tv = _torchvision_datasets()
     if backend == "torchvision" and tv is None:
-        raise TrainlabError("torchvision is not importable; install the extra "
-                            "`pip install 'trainlab[vision]'`")
+        raise TrainlabError(f"torchvision is not importable; {_install_hint()}")
     if backend == "files" or tv is None:
         read = _read_cifar10 if name == "cifar10" else _read_mnist
         return read(name, Path(root), torchvision_ok=tv is not None, download=download)
     return _via_torchvision(tv, name, Path(root), download)
 
 
+def _import_torchvision_datasets() -> ModuleType:
+    import torchvision.datasets as tvd
+
+    return tvd
+
+
 def _torchvision_datasets() -> ModuleType | None:
     """``torchvision.datasets``, or None when torchvision is missing or broken."""
     try:
-        import torchvision.datasets as tvd
+        return _import_torchvision_datasets()
     except (ImportError, RuntimeError):  # a torch/torchvision mismatch raises RuntimeError
         return None
-    return tvd
+
+
+def _install_hint() -> str:
+    """What to install: the extra when torchvision is missing; a matching build when it is there
+    but does not load with this torch (e.g. "operator torchvision::nms does not exist")."""
+    try:
+        _import_torchvision_datasets()
+    except RuntimeError as e:
+        import torch
+
+        return (f"torchvision is installed but does not load with torch {torch.__version__} ({e}); install the "
+                "torchvision release built for this torch")
+    except ImportError:
+        pass
+    return "install the extra `pip install 'trainlab[vision]'`"
 
 
 def _missing(name: str, path: Path, torchvision_ok: bool, download: bool) -> TrainlabError:
     if not torchvision_ok:
-        hint = "install the extra `pip install 'trainlab[vision]'` to download it"
+        hint = f"{_install_hint()} to download it"
     elif not download:
         hint = "pass download=True (`--set data.download=true`) to download it"
     else:  # only the "files" backend gets here; it never downloads
