@@ -1,6 +1,8 @@
 """The Trainer loop: learning, callbacks, stopping, reproducibility, non-finite loss, penalties."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -11,6 +13,7 @@ from trainlab.nn.penalties import make_penalty
 from trainlab.optim.optimizers import param_groups
 from trainlab.train.callbacks import Callback, describe_loop
 from trainlab.train.metrics import accuracy
+from trainlab.train.outputs import StepCheckpointer
 from trainlab.train.trainer import NonFiniteLoss, Trainer
 
 
@@ -20,10 +23,10 @@ def blobs(n=256, seed=0):
     return x, (x[:, 0] + x[:, 1] > 0).long()
 
 
-def make_trainer(seed=0, lr=0.5, callbacks=(), **kwargs):
+def make_trainer(seed=0, lr=0.5, callbacks=(), momentum=0.0, **kwargs):
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Dropout(0.1), nn.Linear(8, 2))
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     return Trainer(model, optimizer, F.cross_entropy, metrics={"accuracy": accuracy()}, callbacks=callbacks, **kwargs)
 
 
@@ -121,3 +124,65 @@ def test_weight_decay_groups_skip_biases_and_norm_parameters():
     decayed, free = param_groups(model, 0.01)
     assert [p.shape for p in decayed["params"]] == [(4, 3), (2, 4)]
     assert len(free["params"]) == 4 and free["weight_decay"] == 0.0
+
+
+class _StopAt(Callback):
+    """Copies what a checkpoint inside an epoch holds at step ``step``, then stops the fit."""
+
+    def __init__(self, step):
+        self.step, self.saved = step, None
+
+    def on_batch_end(self, state, loss):
+        if state.step == self.step:
+            self.saved = {"model": {k: v.clone() for k, v in state.model.state_dict().items()},
+                          "optimizer": state.optimizer.state_dict(), "rng": torch.get_rng_state(),
+                          "within": {"batch": state.batch, "seen": state.seen, "lr": state.lr,
+                                     "sums": torch.stack(state.sums).tolist()},
+                          "history": list(state.history)}
+            state.should_stop = True
+
+
+def test_resume_within_an_epoch_ends_as_the_uninterrupted_fit():
+    x, y = blobs()
+    train, val = TensorBatches(x, y, 32, seed=3), TensorBatches(x, y, 64, shuffle=False)
+    plain = make_trainer(lr=0.1, momentum=0.9)
+    expected = plain.fit(train, val, epochs=3)
+
+    stop = _StopAt(step=8 + 3)  # 8 batches per epoch: inside the second epoch, after its third batch
+    first = make_trainer(lr=0.1, momentum=0.9, callbacks=[stop])
+    first.fit(train, val, epochs=3)
+    assert stop.saved["within"]["batch"] == 3 and stop.saved["within"]["seen"] == 96
+
+    second = make_trainer(seed=99, lr=0.1, momentum=0.9)  # other initial weights: all must come from the copy
+    second.model.load_state_dict(stop.saved["model"])
+    second.optimizer.load_state_dict(stop.saved["optimizer"])
+    torch.set_rng_state(stop.saved["rng"])
+    second.state.history, second.state.step = stop.saved["history"], 11
+    second.resume_within_epoch(**stop.saved["within"])
+    resumed = second.fit(train, val, epochs=3)
+    drop = ("seconds",)
+    assert [{k: v for k, v in h.items() if k not in drop} for h in resumed] == \
+           [{k: v for k, v in h.items() if k not in drop} for h in expected]  # bit for bit, not close
+    for a, b in zip(second.model.parameters(), plain.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_step_checkpoints_never_save_non_finite_weights():
+    saved = []
+    trainer = make_trainer()
+    state = trainer.state
+    state.steps_per_epoch, state.batch, state.step = 8, 2, 4
+    state.sums = [torch.tensor(3.0), torch.tensor(30.0)]
+    checkpointer = StepCheckpointer(2, lambda s: saved.append(s.batch) or Path("x.json"))
+    checkpointer.on_batch_end(state, None)
+    assert saved == [2]
+    with torch.no_grad():
+        next(trainer.model.parameters())[0, 0] = float("nan")
+    state.step = 6
+    checkpointer.on_batch_end(state, None)
+    state.sums[0] = torch.tensor(float("inf"))
+    checkpointer.on_batch_end(state, None)
+    assert saved == [2]  # neither a NaN weight nor an infinite loss sum replaces the last good one
+    state.batch = 8
+    checkpointer.on_batch_end(state, None)  # the epoch's last batch belongs to the epoch checkpoint
+    assert saved == [2]

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from trainlab.train.callbacks import Callback, LoopState
 
 
@@ -93,7 +95,15 @@ class StepCheckpointer(Callback):
         self.every, self.save, self.events = every, save, events
 
     def on_batch_end(self, state: LoopState, loss: Any) -> None:
-        if state.step % self.every == 0 and state.batch < state.steps_per_epoch:
-            path = self.save(state)
+        if state.step % self.every or state.batch >= state.steps_per_epoch:
+            return
+        # Never let a NaN replace the last good checkpoint: the epoch's loss sum holds every step's
+        # loss, and a step can still have blown the weights up after its loss was computed.
+        if not (torch.stack(state.sums).isfinite().all() and all(p.isfinite().all() for p in state.model.parameters())):
             if self.events:
-                self.events.write("checkpoint", epoch=len(state.history), batch=state.batch, file=str(path.name))
+                self.events.write("checkpoint_skipped", epoch=len(state.history), batch=state.batch,
+                                  reason="non-finite loss or weights")
+            return
+        path = self.save(state)
+        if self.events:
+            self.events.write("checkpoint", epoch=len(state.history), batch=state.batch, file=str(path.name))
