@@ -289,6 +289,24 @@ def test_quasi_newton_reaches_the_minimum(name, problem):
     assert torch.allclose(model.weight[0], optimum, rtol=0, atol=1e-6), model.weight[0] - optimum
 
 
+
+def test_lbfgs_says_why_each_step_ended():
+    objective, optimum = quadratic_objective()
+
+    def stop(**options):
+        model = Vector(len(optimum))
+        optimizer = optimizers.get("lbfgs").factory(model, lr=1.0, **options)
+        optimizer.step(make_closure(optimizer, lambda: objective(model.weight[0])))
+        return optimizer.last_stop
+
+    # 2 iterations cannot solve the 4-parameter quadratic; 50 reach max|g| ≤ 1e-4 (float32 gets there)
+    assert stop(max_iter=2, max_eval=100)["reason"] == "max_iter"  # max_eval defaults to 1.25·max_iter
+    assert stop(max_iter=50, tolerance_grad=1e-4, tolerance_change=0.0)["reason"] == "tolerance_grad"
+    # a tolerance_change far above the loss changes: the silent one-iteration stall (DeepXDE #1977)
+    stalled = stop(max_iter=50, tolerance_grad=0.0, tolerance_change=1e3)
+    assert stalled["reason"] == "tolerance_change" and stalled["iterations"] == 1
+    assert stop(max_iter=50, max_eval=3, tolerance_grad=0.0, tolerance_change=0.0)["reason"] == "max_eval"
+
 def test_bfgs_refuses_models_too_large_for_a_dense_hessian():
     with pytest.raises(ValueError, match="Use lbfgs"):
         optimizers.get("bfgs").factory(nn.Linear(200, 60), lr=1.0)

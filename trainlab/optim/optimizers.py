@@ -180,19 +180,21 @@ def _trainable(model: nn.Module) -> list[nn.Parameter]:
 @optimizers.register("lbfgs")
 def lbfgs(model: nn.Module, lr: float, max_iter: int = 20, history_size: int = 100,
           line_search_fn: Literal["strong_wolfe"] | None = "strong_wolfe", tolerance_grad: float = 1e-7,
-          tolerance_change: float = 1e-9, full_batch: bool = True) -> torch.optim.Optimizer:
+          tolerance_change: float = 1e-9, max_eval: int | None = None, full_batch: bool = True) -> torch.optim.Optimizer:
     """L-BFGS: quasi-Newton steps d = −H·g from the last ``history_size`` curvature pairs.
 
     H·g comes from the two-loop recursion over the pairs (s, y) = (Δw, Δg) with H₀ = (sᵀy/yᵀy)·I;
     w ← w + α·d with α from a strong-Wolfe line search starting at η (``line_search_fn=None``: α = η).
-    Each epoch's ``step(closure)`` runs up to ``max_iter`` iterations, stopping early when
-    max|g| ≤ ``tolerance_grad`` or a step changes w or L by less than ``tolerance_change``.
+    Each epoch's ``step(closure)`` runs up to ``max_iter`` iterations and ``max_eval`` loss evaluations
+    (default 1.25·max_iter), stopping early when max|g| ≤ ``tolerance_grad`` or a step changes w or L
+    by less than ``tolerance_change`` (absolute: with a loss near 1e-6, set it to 0 and use float64);
+    the optimizer's ``last_stop`` says which.
     Whole training set as one batch by default (``full_batch``). One parameter group, so no weight
     decay (use a penalty) and no ``lr_fan_in``. Wraps torch.optim.LBFGS; checkpoints resume exactly.
     """
     return LBFGS(_trainable(model), lr=lr, max_iter=max_iter, history_size=history_size,
                  line_search_fn=line_search_fn, tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
-                 full_batch=full_batch)
+                 max_eval=max_eval, full_batch=full_batch)
 
 
 @optimizers.register("bfgs")

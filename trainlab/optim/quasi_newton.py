@@ -56,6 +56,30 @@ class LBFGS(torch.optim.LBFGS):
     def __init__(self, params: Iterable[torch.Tensor], *, full_batch: bool = True, **options: Any):
         super().__init__(params, **options)
         self.full_batch = full_batch
+        self.last_stop: dict[str, Any] = {}  # why the last step() ended: reason, iterations, evaluations
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        """torch's step, then :attr:`last_stop` says why it ended (torch does not): ``max_iter``,
+        ``max_eval``, ``tolerance_grad`` (max|g| ≤ tolerance_grad) or ``tolerance_change`` (a step
+        or a loss change ≤ tolerance_change, or no descent direction) — the last one after a single
+        iteration is the classic silent stall of a float32 L-BFGS stage whose loss is already small."""
+        group = self.param_groups[0]
+        state = self.state[group["params"][0]]
+        iterations, evaluations = state.get("n_iter", 0), state.get("func_evals", 0)
+        loss = super().step(closure)
+        iterations, evaluations = state["n_iter"] - iterations, state["func_evals"] - evaluations
+        grads = [p.grad.abs().max() for p in group["params"] if p.grad is not None]
+        small_gradient = bool(grads) and float(torch.stack(grads).max()) <= group["tolerance_grad"]
+        if iterations >= group["max_iter"]:
+            reason = "max_iter"
+        elif evaluations >= group["max_eval"]:
+            reason = "max_eval"
+        elif iterations == 0 or small_gradient:
+            reason = "tolerance_grad"
+        else:
+            reason = "tolerance_change"
+        self.last_stop = {"reason": reason, "iterations": iterations, "evaluations": evaluations}
+        return loss
 
     def state_dict(self) -> dict[str, Any]:
         packed = super().state_dict()
