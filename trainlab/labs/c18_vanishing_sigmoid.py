@@ -16,7 +16,6 @@ criterion compares hidden layer 1 with hidden layer 10.
 """
 from __future__ import annotations
 
-import math
 import statistics
 from pathlib import Path
 
@@ -50,18 +49,14 @@ def grad_norms(activation: str, init: str, seed: int, depth: int = DEPTH) -> tup
     return [statistics.fmean(by_layer[layer]) for layer in sorted(by_layer)], history[-1]["val_accuracy"]
 
 
-def geometric_mean(values: list[float]) -> float:
-    return math.exp(statistics.fmean(math.log(v) for v in values))
-
-
 def run(quick: bool, out_dir: Path | None) -> LabResult:
     seeds = QUICK_SEEDS if quick else FULL_SEEDS
     rows, checks, series, ratios = [], [], {}, {}
     theory = 0.25 ** (DEPTH - 1)
     for label, (activation, init) in NETS.items():
         runs, accuracies = zip(*(grad_norms(activation, init, seed) for seed in seeds))
-        norms = [geometric_mean(list(layer)) for layer in zip(*runs)]  # over seeds: norms span decades
-        ratio = geometric_mean([r[0] / r[DEPTH - 1] for r in runs])
+        norms = [statistics.geometric_mean(list(layer)) for layer in zip(*runs)]  # over seeds: norms span decades
+        ratio = statistics.geometric_mean([r[0] / r[DEPTH - 1] for r in runs])
         factor = ratio ** (1 / (DEPTH - 1))  # mean shrink per layer, hidden 10 → hidden 1
         ratios[label] = ratio
         rows += [Row(f"{label}: ‖∇W‖ hidden layer {k}", v) for k, v in enumerate(norms[:DEPTH], start=1)]
