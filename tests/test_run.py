@@ -108,3 +108,31 @@ def test_model_that_cannot_take_the_data_shape_is_a_recipe_error(tiny_recipe):
     with pytest.raises(RecipeError) as caught:
         build(load_recipe(tiny_recipe))
     assert caught.value.problems[0].startswith("model: 'cnn2d' cannot take inputs of shape (2,) from data 'moons'")
+
+
+def test_float64_precision_lets_lbfgs_refine_below_float32(tmp_path):
+    # Adam → L-BFGS on a linear regression: how close do the weights get to the least-squares
+    # solution of the training split (computed in float64)? float32 weights carry 6e-8 relative
+    # rounding, so float32 cannot get much below 1e-7 (measured 2.6e-7); float64 L-BFGS goes on
+    # until its line search finds no descent in float64 rounding (measured 3.0e-11).
+    def distance(precision: str) -> float:
+        recipe = load_recipe({
+            "name": f"p-{precision}", "seed": 0, "precision": precision,
+            "data": {"name": "linear", "noise": 0.1, "preprocess": "none", "batch_size": 50},
+            "model": {"name": "mlp", "hidden": []},
+            "optim": {"name": "chain", "lr": 0.05, "first": "adam", "switch_epoch": 5,
+                      "then": {"name": "lbfgs", "tolerance_change": 0.0, "tolerance_grad": 0.0}},
+            "stopping": {"epochs": 8}})
+        result = run_recipe(recipe, tmp_path)
+        model = load_model(result.run_dir)
+        assert {p.dtype for p in model.model.parameters()} == {getattr(torch, precision)}
+        assert model.predict(np.zeros((2, 3), dtype=np.float32)).dtype == np.dtype(precision)
+        train = build(recipe).train
+        design = torch.cat([train.x.double(), torch.ones(len(train.x), 1, dtype=torch.float64)], dim=1)
+        exact = torch.linalg.lstsq(design, train.y.double()).solution.flatten()
+        linear = model.model[-1]
+        fitted = torch.cat([linear.weight.flatten(), linear.bias]).detach().double()
+        return float((fitted - exact).norm() / exact.norm())
+
+    d32, d64 = distance("float32"), distance("float64")
+    assert d32 > 6e-8 and d64 < 1e-3 * d32, (d32, d64)  # three decades beyond float32's reach

@@ -79,7 +79,8 @@ class Predictor:
         shape = info.get("model_input_shape", info["input_shape"])
         self.model = entry.factory(input_shape=tuple(shape), n_outputs=info["n_outputs"],
                                    **entry.validate(recipe.model.params()))
-        self.model.load_state_dict(split_prefix(tensors, "model"))
+        self.dtype = getattr(torch, recipe.precision)
+        self.model.to(self.dtype).load_state_dict(split_prefix(tensors, "model"))
         self.model.eval()
         spec = recipe.data.preprocess
         prep_entry = registry.preprocessors.get(spec.name)
@@ -112,7 +113,7 @@ class Predictor:
         :class:`MCPrediction` with ȳ = (1/T) Σ_t ŷ_t and σ = √((1/T) Σ_t (ŷ_t − ȳ)²), where ŷ_t are
         softmax probabilities (classification) or outputs (regression).
         """
-        inputs = self.preprocessor(self._inputs(x))
+        inputs = self.preprocessor(self._inputs(x)).to(self.dtype)
         if not mc_samples:
             return self._forward(inputs).numpy()
         if isinstance(mc_samples, bool) or not isinstance(mc_samples, int) or mc_samples < 0:

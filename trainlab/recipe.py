@@ -175,6 +175,9 @@ class Recipe(_Spec):
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="run name, used in the run directory")
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["float32", "float64"] = Field(
+        "float32", description="dtype of the weights and inputs; float64 lets L-BFGS refine far below float32's "
+                               "resolution (chains on smooth problems), at about twice the time")
     data: DataSpec
     model: ModelSpec = ModelSpec(name="mlp")
     loss: str = Field("auto", description="loss name, or auto: cross_entropy / mse by task")

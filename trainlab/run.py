@@ -170,7 +170,7 @@ def _scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch
 
 def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     """Load and split the data, fit preprocessing on train, build model, optimizer and Trainer."""
-    device = resolve_device(recipe.device)
+    device, dtype = resolve_device(recipe.device), getattr(torch, recipe.precision)
     torch.manual_seed(recipe.seed)
     entry = registry.datasets.get(recipe.data.name)
     data: Dataset = _make("data", entry.factory, seed=recipe.seed, **entry.validate(recipe.data.params()))
@@ -193,7 +193,9 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     def batches(split, shuffle: bool, on_device: bool, sampler=None, size: int = batch_size):
         if split is None:
             return None
-        x, y = preprocessor(torch.as_tensor(split[0])), torch.as_tensor(split[1])
+        x, y = preprocessor(torch.as_tensor(split[0])).to(dtype), torch.as_tensor(split[1])
+        if y.is_floating_point():  # regression targets follow the precision; class labels stay integers
+            y = y.to(dtype)
         if on_device:
             return TensorBatches(x.to(device), y.to(device), size, shuffle, recipe.seed, sampler)
         return LoaderBatches(TensorDataset(x, y), size, shuffle, recipe.seed, device, sampler=sampler)
@@ -216,7 +218,7 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
                   **model_entry.validate(recipe.model.params()))
     _make("model.init", apply_init, model, recipe.model.init)
     _check_fits(model, preprocessor(x_train[:2]), recipe)
-    model.to(device)
+    model.to(device=device, dtype=dtype)
 
     optim_entry = registry.optimizers.get(recipe.optim.name)
     optimizer = _make("optim", optim_entry.factory, model, **optim_entry.validate(recipe.optim.params()))

@@ -258,7 +258,9 @@ def chain(model: nn.Module, lr: float, first: StageSpec = "adam", then: StageSpe
     both). Each stage is a name or ``{name: …, parameters…}``, e.g.
     ``optim: {name: chain, lr: 0.01, first: adam, then: {name: lbfgs, history_size: 50}, switch_epoch: 50}``.
     A learning-rate schedule drives the first stage only. The Trainer gives each stage the batches
-    it asks for (L-BFGS: the whole training set) and calls ``advance`` after every epoch.
+    it asks for (L-BFGS: the whole training set) and calls ``advance`` after every epoch. To refine
+    a small loss (physics-informed nets, lab C14), train in ``precision: float64`` with
+    ``then: {name: lbfgs, tolerance_change: 0}``: the default tolerance stops L-BFGS after one iteration.
     """
     stages = []
     for spec, rate in ((first, lr), (then, then_lr)):
