@@ -74,8 +74,11 @@ def test_regression_run_and_metric_task_check(tmp_path):
         build(load_recipe({**recipe, "metrics": ["accuracy"]}))
 
 
-def test_nan_in_data_is_a_clear_error(tmp_path):
+def test_nan_in_data_is_a_clear_error(tmp_path, monkeypatch):
     from trainlab.data.datasets import _classification
+
+    # register into a copy, so the set does not leak into later tests (docs/techniques.md lists the registry)
+    monkeypatch.setattr(registry.datasets, "_entries", dict(registry.datasets._entries))
 
     @registry.datasets.register("test_nan_set")
     def nan_set(seed: int):
@@ -124,6 +127,8 @@ def test_float64_precision_lets_lbfgs_refine_below_float32(tmp_path):
                       "then": {"name": "lbfgs", "tolerance_change": 0.0, "tolerance_grad": 0.0}},
             "stopping": {"epochs": 8}})
         result = run_recipe(recipe, tmp_path)
+        stops = json.loads((result.run_dir / "run.json").read_text())["lbfgs"]  # epochs 6–8: one step each
+        assert stops["steps"] == 3 and sum(stops["reasons"].values()) == 3 and stops["iterations"] >= 3
         model = load_model(result.run_dir)
         assert {p.dtype for p in model.model.parameters()} == {getattr(torch, precision)}
         assert model.predict(np.zeros((2, 3), dtype=np.float32)).dtype == np.dtype(precision)

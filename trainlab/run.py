@@ -45,7 +45,7 @@ from trainlab.train.checkpoint import (
 )
 from trainlab.train.early_stopping import BestCheckpoint, EarlyStopping
 from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, TASK_OF_METRIC
-from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog, StepCheckpointer
+from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog, LineSearchStops, StepCheckpointer
 from trainlab.train.trainer import Trainer
 
 TENSOR_PATH_LIMIT = 2 * 1024**3  # bytes of training data kept on the device on the "auto" loader
@@ -369,6 +369,11 @@ def _columns(setup: Setup) -> list[str]:
     return ["epoch", "lr", *metrics, *val, "seconds"]
 
 
+def _line_search(stops: LineSearchStops | None) -> dict:
+    """run.json's ``lbfgs`` entry: why the L-BFGS steps ended (torch does not say)."""
+    return {"lbfgs": stops.summary()} if stops is not None else {}
+
+
 def _save_within_epoch(run_dir: Path, setup: Setup, state: LoopState) -> Path:
     for callback in setup.trainer.callbacks:  # probe rows up to this step belong with the checkpoint
         if isinstance(callback, Probes):
@@ -396,6 +401,10 @@ def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Pa
     trainer.callbacks.append(DoctorCallback(recipe.to_dict(), setup.data_info, probes=latest))
     if recipe.snapshots is not None:
         trainer.callbacks.append(snapshot_callback(run_dir, setup, recipe.snapshots.keep))
+    stages = getattr(trainer.optimizer, "stages", (trainer.optimizer,))
+    line_search = LineSearchStops() if any(hasattr(stage, "last_stop") for stage in stages) else None
+    if line_search is not None:
+        trainer.callbacks.append(line_search)
     trainer.callbacks.sort(key=lambda c: c.order)
     if checkpoint is not None:
         restore(setup, checkpoint)
@@ -408,12 +417,13 @@ def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Pa
     except TrainlabError as e:
         for probe in probes:  # the steps before a failure are the evidence the doctor needs
             probe.close()
-        status.update(status="failed", error=str(e))
+        status.update(status="failed", error=str(e), **_line_search(line_search))
         _write_json(run_dir / "run.json", status)
         _report(run_dir)
         raise
     test = {f"test_{k}": v for k, v in trainer.evaluate(setup.test).items()} if setup.test is not None else {}
-    status.update(status="finished", epochs=len(history), final=history[-1] if history else {}, test=test)
+    status.update(status="finished", epochs=len(history), final=history[-1] if history else {}, test=test,
+                  **_line_search(line_search))
     if recipe.snapshots is not None and snapshot_files(run_dir / SNAPSHOT_DIR) and (setup.test is not None or setup.val is not None):
         status["snapshots"] = evaluate_snapshots(setup).to_dict()
     _write_json(run_dir / "run.json", status)

@@ -107,3 +107,32 @@ class StepCheckpointer(Callback):
         path = self.save(state)
         if self.events:
             self.events.write("checkpoint", epoch=len(state.history), batch=state.batch, file=str(path.name))
+
+
+class LineSearchStops(Callback):
+    """Tallies why each step of an L-BFGS optimizer (alone or as a chain's stage) ended — its
+    ``last_stop`` — so a run can report it: ``{"steps", "iterations", "reasons": {reason: count}}``.
+    Added only to runs that use L-BFGS; other runs pay nothing."""
+
+    order = 25
+
+    def __init__(self) -> None:
+        self.steps, self.iterations, self.reasons = 0, 0, {}
+
+    def on_batch_end(self, state: LoopState, loss: Any) -> None:
+        optimizer = getattr(state.optimizer, "current", state.optimizer)  # a chain's stage in use
+        stop = getattr(optimizer, "last_stop", None)
+        if stop:
+            self.steps += 1
+            self.iterations += stop["iterations"]
+            self.reasons[stop["reason"]] = self.reasons.get(stop["reason"], 0) + 1
+
+    def summary(self) -> dict[str, Any]:
+        return {"steps": self.steps, "iterations": self.iterations, "reasons": dict(self.reasons)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.summary()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self.steps, self.iterations, self.reasons = state["steps"], state["iterations"], dict(state["reasons"])
