@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,9 @@ import pytest
 import torch
 import yaml
 
-from trainlab.run import latest_checkpoint
+from trainlab.recipe import load_recipe
+from trainlab.run import latest_checkpoint, resume_run, run_recipe
+from trainlab.train.callbacks import Callback
 from trainlab.train.checkpoint import load_checkpoint
 
 EPOCHS = 16
@@ -119,3 +122,64 @@ def test_sigkill_inside_an_epoch_then_resume_matches_uninterrupted(tmp_path):
     assert len(list((run_dir / "checkpoints").glob("*-batch-*.json"))) == 1  # older ones were replaced
     resume_and_compare(run_dir, tmp_path, "epoch-0004.json")  # the interrupted epoch's row too
     assert not list((run_dir / "checkpoints").glob("*-batch-*.json"))  # the epoch checkpoints replaced them
+
+
+# ---- in-process: a run stopped right after a step, resumed from its newest checkpoint ----
+
+class _Kill(Callback):
+    order = 99  # after every other callback, as a SIGKILL after the step would be
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_batch_end(self, state, loss):
+        if state.step == self.step:
+            raise KeyboardInterrupt
+
+
+def _probe_steps(run_dir: Path) -> list[int]:
+    with open(run_dir / "probes.csv") as f:
+        return sorted({int(row["step"]) for row in csv.DictReader(f)})
+
+
+MOONS = {"name": "moons", "n_samples": 256, "batch_size": 32}
+CASES = {  # each once broke a resume inside an epoch
+    "short epochs under probes": ({"data": MOONS, "model": {"name": "mlp", "hidden": [8], "dropout": 0.2},
+                                   "diagnose": {"every": 10, "histograms": 3}, "stopping": {"epochs": 3},
+                                   "checkpoint": {"every": 5, "every_steps": 4}}, 9),
+    "mini-batch L-BFGS tally": ({"data": MOONS, "model": {"name": "mlp", "hidden": [8]},
+                                 "optim": {"name": "lbfgs", "lr": 1.0, "max_iter": 3, "full_batch": False},
+                                 "stopping": {"epochs": 3}, "checkpoint": {"every": 5, "every_steps": 3}}, 10),
+    "full-batch stage, then hard examples": ({"data": {**MOONS, "sampler": "hard_examples"},
+                                              "model": {"name": "mlp", "hidden": [8]},
+                                              "optim": {"name": "chain", "lr": 1.0, "first": {"name": "lbfgs",
+                                                        "max_iter": 3}, "then": "adam", "then_lr": 0.01,
+                                                        "switch_epoch": 3},
+                                              "stopping": {"epochs": 5},
+                                              "checkpoint": {"every": 10, "every_steps": 1}}, 3),
+    "dataloader, class-balanced, dropout": ({"data": {**MOONS, "loader": "dataloader", "sampler": "class_balanced"},
+                                             "model": {"name": "mlp", "hidden": [16], "dropout": 0.3},
+                                             "stopping": {"epochs": 3},
+                                             "checkpoint": {"every": 5, "every_steps": 4}}, 14),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_resume_inside_an_epoch_in_process(case, tmp_path):
+    recipe, kill_step = CASES[case]
+    recipe = {"name": "inproc", "seed": 1, **recipe}
+    plain = run_recipe(load_recipe(recipe), tmp_path / "plain").run_dir
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(load_recipe(recipe), tmp_path / "killed", output=[_Kill(kill_step)])
+    killed = next((tmp_path / "killed").iterdir())
+    resume_run(killed)
+    assert rows(killed) == rows(plain)
+    final = latest_checkpoint(plain).name
+    got, _ = load_checkpoint(killed / "checkpoints" / final)
+    expected, _ = load_checkpoint(plain / "checkpoints" / final)
+    for key in expected:
+        assert torch.equal(got[key], expected[key]), key
+    plain_status, killed_status = (json.loads((d / "run.json").read_text()) for d in (plain, killed))
+    assert killed_status.get("lbfgs") == plain_status.get("lbfgs")
+    if (plain / "probes.csv").exists():
+        assert _probe_steps(killed) == _probe_steps(plain)

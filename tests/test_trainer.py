@@ -7,10 +7,12 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.data import TensorDataset
 
 from trainlab.data.batching import LoaderBatches, TensorBatches
 from trainlab.nn.penalties import make_penalty
 from trainlab.optim.optimizers import param_groups
+from trainlab.registry import optimizers, samplers
 from trainlab.train.callbacks import Callback, describe_loop
 from trainlab.train.metrics import accuracy
 from trainlab.train.outputs import StepCheckpointer
@@ -142,9 +144,15 @@ class _StopAt(Callback):
             state.should_stop = True
 
 
-def test_resume_within_an_epoch_ends_as_the_uninterrupted_fit():
+@pytest.mark.parametrize("path", ["tensors", "dataloader + class_balanced sampler"])
+def test_resume_within_an_epoch_ends_as_the_uninterrupted_fit(path):
     x, y = blobs()
-    train, val = TensorBatches(x, y, 32, seed=3), TensorBatches(x, y, 64, shuffle=False)
+    if path == "tensors":
+        train = TensorBatches(x, y, 32, seed=3)
+    else:  # a DataLoader must not draw from the global RNG that dropout uses, or resuming shifts it
+        sampler = samplers.get("class_balanced").factory(y=y, batch_size=32)
+        train = LoaderBatches(TensorDataset(x, y), 32, seed=3, sampler=sampler)
+    val = TensorBatches(x, y, 64, shuffle=False)
     plain = make_trainer(lr=0.1, momentum=0.9)
     expected = plain.fit(train, val, epochs=3)
 
@@ -186,3 +194,14 @@ def test_step_checkpoints_never_save_non_finite_weights():
     state.batch = 8
     checkpointer.on_batch_end(state, None)  # the epoch's last batch belongs to the epoch checkpoint
     assert saved == [2]
+
+
+def test_full_batch_epochs_have_no_checkpoint_inside_and_sums_follow_the_precision():
+    x, y = blobs()
+    saved = []
+    model = nn.Sequential(nn.Linear(2, 2)).double()
+    trainer = Trainer(model, optimizers.get("lbfgs").factory(model, lr=1.0), F.cross_entropy,
+                      callbacks=[StepCheckpointer(1, lambda s: saved.append(s.batch) or Path("x.json"))])
+    trainer.fit(TensorBatches(x.double(), y, 32), epochs=2)  # L-BFGS takes the whole set: one step per epoch
+    assert trainer.state.steps_per_epoch == 1 and saved == []
+    assert trainer.state.sums[0].dtype == torch.float64  # float64 runs log float64 losses

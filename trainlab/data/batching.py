@@ -87,8 +87,11 @@ class LoaderBatches:
         generator = epoch_generator(self.seed, epoch)
         if self.sampler is not None:
             index_batches = list(self.sampler.batches(generator))
+            # generator: a DataLoader draws its workers' base seed from it, else from torch's global RNG,
+            # which would shift dropout's numbers when a run resumes inside an epoch
             yield from self._load(DataLoader(self.dataset, batch_sampler=[b.tolist() for b in index_batches],
-                                             num_workers=self.num_workers, pin_memory=self.device.type == "cuda"),
+                                             generator=generator, num_workers=self.num_workers,
+                                             pin_memory=self.device.type == "cuda"),
                                   index_batches)
             return
         yield from self._load(DataLoader(self.dataset, batch_size=self.batch_size, shuffle=self.shuffle,
@@ -98,7 +101,8 @@ class LoaderBatches:
     def whole(self) -> Iterator[Batch]:
         """The whole set as one batch (it must fit in memory)."""
         index = torch.arange(len(self.dataset))
-        yield from self._load(DataLoader(self.dataset, batch_size=len(self.dataset)), [index])
+        yield from self._load(DataLoader(self.dataset, batch_size=len(self.dataset), generator=torch.Generator()),
+                              [index])
 
     def _load(self, loader: DataLoader, index_batches: list[torch.Tensor] | None = None) -> Iterator[Batch]:
         for i, (x, y) in enumerate(loader):

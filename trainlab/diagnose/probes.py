@@ -277,7 +277,8 @@ class Probes(Callback):
         # a run resumed inside an epoch took that epoch's snapshot before its checkpoint
         snapshot = state.epoch + 1 in self._snapshot_epochs and state.batch == 0
         # Step 0 and a resumed run's first step have no previous step end to arm them; short epochs get one probe each.
-        if snapshot or state.step % self.every == 0 or state.steps_per_epoch < self.every:
+        short_epoch = state.steps_per_epoch < self.every and state.batch == 0
+        if snapshot or state.step % self.every == 0 or short_epoch:
             self._arm(state, snapshot)
 
     def on_batch_end(self, state: LoopState, loss: torch.Tensor) -> None:

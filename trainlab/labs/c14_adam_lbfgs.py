@@ -40,7 +40,7 @@ COLLOCATION, TEST_POINTS, HIDDEN = 64, 1001, [32, 32]
 ADAM_LR = 0.01
 QUICK_BUDGET, FULL_BUDGET = 1000, 2000  # loss-and-gradient evaluations per run
 QUICK_SEEDS, FULL_SEEDS = (0,), (0, 1, 2, 3, 4)
-TUNED = {"name": "lbfgs", "tolerance_change": 0.0, "tolerance_grad": 0.0}  # stop only on max_iter
+TUNED = {"name": "lbfgs", "tolerance_change": 0.0, "tolerance_grad": 0.0}  # steps end on max_iter or max_eval only
 SETTINGS = {"float64, tolerance_change 0": (torch.float64, TUNED),
             "float32, torch's default tolerances": (torch.float32, "lbfgs")}
 

@@ -114,7 +114,7 @@ class LineSearchStops(Callback):
     ``last_stop`` — so a run can report it: ``{"steps", "iterations", "reasons": {reason: count}}``.
     Added only to runs that use L-BFGS; other runs pay nothing."""
 
-    order = 25
+    order = 15  # before the checkpointers (20), so a checkpoint includes the step just taken
 
     def __init__(self) -> None:
         self.steps, self.iterations, self.reasons = 0, 0, {}

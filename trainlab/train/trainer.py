@@ -99,7 +99,7 @@ class Trainer:
         metric_fns, penalty, after_step = list(self.metrics.values()), self.penalty, self.after_step
         sampler = getattr(train, "sampler", None)
         record = sampler.record if sampler is not None and sampler.wants_losses else None
-        device = next(model.parameters()).device
+        device, dtype = next(model.parameters()).device, next(model.parameters()).dtype  # sums in the model's precision
         self._fire("on_fit_start")
         for epoch in range(len(state.history), epochs):
             state.epoch = epoch
@@ -108,14 +108,17 @@ class Trainer:
             self._fire("on_epoch_start")
             lr = state.lr = resume["lr"] if resume else optimizer.param_groups[0]["lr"]
             needs_closure = getattr(optimizer, "needs_closure", False)
-            batches = train.whole() if getattr(optimizer, "full_batch", False) else train.epoch(epoch)
+            full_batch = getattr(optimizer, "full_batch", False)  # a chain's stage may change it
+            state.steps_per_epoch = 1 if full_batch else len(train)
+            batches = train.whole() if full_batch else train.epoch(epoch)
             if resume:
-                if sampler is not None:
+                if sampler is not None and not full_batch:
                     sampler.replay()
                 batches = itertools.islice(batches, state.batch, None)  # the same order, from its seed
             started = time.perf_counter()
             model.train()
-            loss_sum, *metric_sums = state.sums = [torch.zeros((), device=device) for _ in range(1 + len(metric_fns))]
+            loss_sum, *metric_sums = state.sums = [torch.zeros((), device=device, dtype=dtype)
+                                                   for _ in range(1 + len(metric_fns))]
             if resume:
                 for total, value in zip(state.sums, resume["sums"]):
                     total.fill_(value)
@@ -199,9 +202,9 @@ class Trainer:
         model = self.model
         was_training = model.training
         model.eval()
-        device = next(model.parameters()).device
-        loss_sum = torch.zeros((), device=device)
-        metric_sums = [torch.zeros((), device=device) for _ in self.metrics]
+        device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+        loss_sum = torch.zeros((), device=device, dtype=dtype)
+        metric_sums = [torch.zeros((), device=device, dtype=dtype) for _ in self.metrics]
         for x, y in batches.epoch(0):
             out = model(x)
             loss_sum.add_(self.loss_fn(out, y), alpha=len(y))
