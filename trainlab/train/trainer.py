@@ -105,11 +105,11 @@ class Trainer:
             state.epoch = epoch
             resume, self._resume = self._resume, None  # set when a checkpoint was taken inside this epoch
             state.batch, seen = (resume["batch"], resume["seen"]) if resume else (0, 0)
+            full_batch = getattr(optimizer, "full_batch", False)  # a chain's stage may change it
+            state.steps_per_epoch = 1 if full_batch else len(train)
             self._fire("on_epoch_start")
             lr = state.lr = resume["lr"] if resume else optimizer.param_groups[0]["lr"]
             needs_closure = getattr(optimizer, "needs_closure", False)
-            full_batch = getattr(optimizer, "full_batch", False)  # a chain's stage may change it
-            state.steps_per_epoch = 1 if full_batch else len(train)
             batches = train.whole() if full_batch else train.epoch(epoch)
             if resume:
                 if sampler is not None and not full_batch:
