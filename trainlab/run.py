@@ -292,7 +292,7 @@ def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str
     if within_epoch:
         name += f"-batch-{state.batch:06d}"
         body["within_epoch"] = {"batch": state.batch, "seen": state.seen, "lr": state.lr,
-                                "sums": [float(v) for v in torch.stack(state.sums).tolist()]}
+                                "sums": torch.stack(state.sums).tolist()}
     path = save_checkpoint(run_dir / "checkpoints" / name, tensors, body)
     for old in (run_dir / "checkpoints").glob("epoch-*-batch-*.json"):
         if old != path and old.stem < path.stem:  # superseded: the commit record goes first

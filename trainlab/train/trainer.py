@@ -99,7 +99,8 @@ class Trainer:
         metric_fns, penalty, after_step = list(self.metrics.values()), self.penalty, self.after_step
         sampler = getattr(train, "sampler", None)
         record = sampler.record if sampler is not None and sampler.wants_losses else None
-        device, dtype = next(model.parameters()).device, next(model.parameters()).dtype  # sums in the model's precision
+        weight = next(model.parameters())
+        device, dtype = weight.device, weight.dtype  # the sums keep the model's precision
         self._fire("on_fit_start")
         for epoch in range(len(state.history), epochs):
             state.epoch = epoch
@@ -202,7 +203,8 @@ class Trainer:
         model = self.model
         was_training = model.training
         model.eval()
-        device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+        weight = next(model.parameters())
+        device, dtype = weight.device, weight.dtype
         loss_sum = torch.zeros((), device=device, dtype=dtype)
         metric_sums = [torch.zeros((), device=device, dtype=dtype) for _ in self.metrics]
         for x, y in batches.epoch(0):
