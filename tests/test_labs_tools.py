@@ -1,20 +1,23 @@
-"""The experiment-tools labs (C15 snapshot ensembles, C16 LR finder, C20 MC dropout, C24 log-scale
-search), asserted on what each measured.
+"""The experiment-tools labs (C15 snapshot ensembles, C16 LR range test, C20 MC dropout, C24 random vs
+grid search), asserted on robust quantities over the quick variant's 3 seeds.
 
-Every lab fixes its seeds (weights, data, splits, dropout masks, search draws), so the numbers repeat
-run to run on the same torch build; the bounds below leave room for another build's rounding and
-are justified beside each assertion with the measured value. Three of the claims hold only in part
-here; their tests assert the part that holds and the part that does not, and say so.
+Each lab runs every arm once per seed and judges its criteria by the 95 % bootstrap interval of the
+median of per-seed paired contrasts (with 3 seeds: [min, max]). The tests assert effects that hold in
+every seed with a margin, or medians, measured under the AVX-512, AVX2 and default ATen kernels (one
+thread; values quoted as native / avx2 / default where they differ); a claim that does not hold in quick
+mode is an xfail with its numbers, and its robust partial facts are asserted separately.
 """
 from __future__ import annotations
 
-import math
+import functools
+import statistics
 
 import pytest
 
 from trainlab.labs import LabResult, get_lab
 
 
+@functools.cache
 def quick(lab_id: str) -> LabResult:
     return get_lab(lab_id).run(True, None)
 
@@ -23,132 +26,101 @@ def full(lab_id: str) -> LabResult:
     return get_lab(lab_id).run(False, None)
 
 
-def fraction(text: str) -> tuple[int, int]:
-    """"3 / 5" → (3, 5)."""
-    done, total = (int(v) for v in str(text).split(" / "))
-    return done, total
+def values(result: LabResult, prefix: str) -> list[float]:
+    return list(result.criterion(prefix).values)
 
 
 # ---- C15: snapshot ensembles ----
 
 
-def _c15_robust(result: LabResult, seeds: range) -> None:
+def _c15_robust(result: LabResult) -> None:
+    # MNIST-1D: averaging the 3 snapshots' predictions reduces the members' mean error by 8–12 points in every
+    # seed (measured −0.118, −0.079, −0.111); a 3-point margin is 30 test signals per seed.
+    assert max(values(result, "MNIST-1D: ensemble error − mean member")) <= -0.03
+    # digits: the members agree more (3–4 % disagreement); median −0.004, never worse than +1 digit of 360
+    assert statistics.median(values(result, "digits: ensemble error − mean member")) <= 0.0
     for problem in ("digits", "MNIST-1D"):
-        for seed in seeds:
-            tag = f"{problem}, seed {seed}"
-            # never worse than the average member (empirical; held in every run measured)
-            assert result.value(f"{tag}: ensemble's test error") <= result.value(f"{tag}: mean member's test error")
-            best, ensemble = (float(v) for v in result.value(f"{tag}: best member's / ensemble's test NLL").split(" / "))
-            assert ensemble < 1.1 * best  # the ensemble's NLL is never far above the best member's
-    assert result.checks[-1].passed  # ensemble ≤ mean member on error, and on NLL by Jensen's inequality
+        # the ensemble's NLL is at most the mean member's (Jensen's inequality: exact, up to rounding)
+        assert result.value(f"{problem}: ensemble NLL − mean member's NLL (median)") <= 1e-6
 
 
-def test_c15_snapshot_ensemble_beats_its_members_on_mnist1d_but_only_ties_them_on_digits():
-    result = quick("C15")
-    _c15_robust(result, range(2))
-    # MNIST-1D: the ensemble beats the best member, 0.331 vs 0.336 and 0.314 vs 0.335 (1000 test signals:
-    # 5 and 21 signals); the members disagree on ≈ 19 % of the test set.
-    assert result.value("MNIST-1D: seeds where the ensemble beats every member") == "2 / 2"
-    for seed in (0, 1):
-        assert result.value(f"MNIST-1D, seed {seed}: members' pairwise disagreement") > 0.1
-    # Not reproduced on digits: the members agree on all but ≈ 0.2 % of the 360 test digits (measured
-    # 0.0017, 0.0022), so the ensemble ties the best member (0.0278 = 0.0278) or lies between (seed 1).
-    assert result.value("digits: seeds where the ensemble beats every member") == "0 / 2"
-    for seed in (0, 1):
-        assert result.value(f"digits, seed {seed}: members' pairwise disagreement") < 0.01
-    assert [c.passed for c in result.checks] == [False, True, True]
-    assert result.verdict == "not reproduced"
+def test_c15_ensemble_reduces_the_members_mean_error():
+    _c15_robust(quick("C15"))
+
+
+@pytest.mark.xfail(strict=False, reason="with the notes' cycles of 1, 2, 4 epochs the early snapshots are far weaker: "
+                   "the ensemble is behind the last snapshot (MNIST-1D +0.007…+0.015, digits 0…+0.008 in 3 seeds)")
+def test_c15_reproduced():
+    assert quick("C15").verdict == "reproduced"
 
 
 @pytest.mark.slow
 def test_c15_full_variant():
-    result = full("C15")
-    _c15_robust(result, range(5))
-    # Measured: MNIST-1D 4 / 5 seeds (seed 2: 0.340 vs the best member's 0.332), digits 0 / 5.
-    assert fraction(result.value("MNIST-1D: seeds where the ensemble beats every member"))[0] >= 3
-    assert result.value("digits: seeds where the ensemble beats every member") == "0 / 5"
-    assert result.verdict == "not reproduced"
+    _c15_robust(full("C15"))
 
 
-# ---- C16: LR finder ----
-
-C16_CASES = ("moons, SGD", "moons, Adam", "digits, SGD", "digits, Adam")
+# ---- C16: LR range test ----
 
 
-def test_c16_suggestion_trains_but_ten_times_it_diverges_only_on_digits():
-    result = quick("C16")
-    for case in C16_CASES:
-        tag = f"{case}, seed 0"
-        start = result.value(f"{tag}: L₀ (untrained training loss)")
-        assert result.value(f"{tag}: suggestion: outcome") == "trains well"
-        # ≤ L₀/2 is the lab's criterion; measured 0.10–0.39 L₀ on moons, < 0.01 L₀ on digits
-        assert result.value(f"{tag}: suggestion: final training loss") <= 0.5 * start
-        assert result.value(f"{tag}: 10× blow-up: outcome") == "diverges"  # NaN, or 2.8–6650 × L₀
-    # Not reproduced in general: 10× the suggestion diverges on digits (NaN with SGD, 2.7 L₀ with Adam),
-    # while on moons it still trains (0.17 and 0.15 against L₀ = 0.67).
-    for case in ("digits, SGD", "digits, Adam"):
-        assert result.value(f"{case}, seed 0: 10× suggestion: outcome") == "diverges"
-    for case in ("moons, SGD", "moons, Adam"):
-        assert result.value(f"{case}, seed 0: 10× suggestion: outcome") == "trains well"
-    assert result.value("cases where the 10× suggestion diverges") == "2 / 4"
-    assert [c.passed for c in result.checks] == [True, False]
-    assert result.verdict == "not reproduced"
+def _c16_robust(result: LabResult) -> None:
+    # per seed, the worst of 4 cases (moons/digits × SGD/Adam): the sweep's loss falls (s_min/s_0 measured
+    # 0.85–0.90) and then blows up (s_last/s_min ≥ 4 is the library's stop rule; measured 4.1–6.2)
+    assert statistics.median(values(result, "the sweep's loss falls")) < 1.0
+    assert statistics.median(values(result, "then blows up")) >= 4.0
+    # η_min/10 trains to ≤ L₀/2 (worst case measured 0.24–0.39 L₀); past the minimum the best case is
+    # 0.69–1.03 L₀ (a diverged run scores 10 L₀). Medians: margins 0.11 and 0.19 L₀.
+    assert statistics.median(values(result, "the rate picked before the minimum")) <= 0.5
+    assert statistics.median(values(result, "a rate past the minimum")) >= 0.5
+    # paired per case: the rate past the minimum ends worse than the picked one in the median seed
+    for case in ("moons, SGD", "moons, Adam", "digits, SGD", "digits, Adam"):
+        assert (result.value(f"{case}: final loss / L₀ past the minimum (median)")
+                > result.value(f"{case}: final loss / L₀ at the picked rate (median)"))
+
+
+def test_c16_range_test_shape_and_picked_rate():
+    _c16_robust(quick("C16"))
 
 
 @pytest.mark.slow
 def test_c16_full_variant():
-    result = full("C16")
-    assert result.value("cases where the suggestion trains") == "12 / 12"
-    assert result.value("cases where the 10× blow-up diverges") == "12 / 12"
-    diverged, total = fraction(result.value("cases where the 10× suggestion diverges"))
-    # measured 7 of 12: all 6 on digits, 1 of 6 on moons (Adam, seed 1); the claim's second half holds in part
-    assert 0 < diverged < total
-    assert result.verdict == "not reproduced"
+    _c16_robust(full("C16"))
 
 
 # ---- C20: MC dropout ----
 
 
-def test_c20_mc_spread_grows_away_from_the_data_for_relu_not_for_tanh():
+def test_c20_predictions_vary_more_on_wrong_examples():
     result = quick("C20")
-    # ReLU: far σ 0.227 vs near 0.091, 2.48×; the lab's bar is 1.5×
-    assert result.value("relu, seed 0: far / near") > 1.5
-    # Not reproduced for tanh: 0.119 vs 0.114, 1.04× (saturated units give a flat spread far out)
-    assert result.value("tanh, seed 0: far / near") < 1.2
-    assert [c.passed for c in result.checks] == [True, False]
-    assert result.verdict == "not reproduced"
+    # AUC of the share of passes predicting another class, wrong vs right: 0.745–0.767 in 3 seeds (chance 0.5)
+    assert min(values(result, "AUC of the variation of the predicted class")) >= 0.65
+
+
+@pytest.mark.xfail(strict=False, reason="σ of the predicted class's probability is not larger on wrong predictions: "
+                   "AUC 0.40–0.49 in 3 seeds, against 0.6")
+def test_c20_reproduced():
+    assert quick("C20").verdict == "reproduced"
 
 
 @pytest.mark.slow
 def test_c20_full_variant():
-    result = full("C20")
-    assert result.value("relu: smallest far / near over seeds") > 1.5  # measured 2.48–3.28 over seeds 0–4
-    for seed in range(5):  # not reproduced for tanh: measured 1.04–1.07
-        assert result.value(f"tanh, seed {seed}: far / near") < 1.2
-    assert result.verdict == "not reproduced"
+    assert statistics.median(values(full("C20"), "AUC of the variation of the predicted class")) >= 0.65
 
 
-# ---- C24: log-scale random search ----
+# ---- C24: random vs grid search ----
 
 
-def test_c24_log_scale_random_search_beats_the_uniform_grid():
+def test_c24_random_search_beats_a_log_grid_with_unequal_importance():
     result = quick("C24")
-    for n in (2, 3, 5, 9):
-        # the grid's best is its point 1e-4 (val loss 2.28) at every n ≤ 9; log-scale searches reach 0.19–0.36
-        grid, log = (result.value(f"n = {n}: uniform grid's best val loss"),
-                     result.value(f"n = {n}: log-scale random search, median best val loss"))
-        assert log < 0.5 * grid
-        assert result.value(f"n = {n}: share of log-scale searches better than the grid") == 1.0  # 4 of 4
-    assert result.value("trials until good: log-scale random search (median)") <= 9  # measured 5.5
-    assert result.value("trials until good: uniform grid (smallest grid that has it)") == math.inf
+    # the grid tries 3 values of α in 9 trials, random search 9 (exact, by construction)
+    assert result.value("log grid 3×3: distinct values of α in 9 trials") == 3
+    assert result.value("log-scale random: distinct values of α in 9 trials") == 9
+    # best val loss grid / random: 2.08, 1.97, 7.14 (each seed's α range is shifted at random); 1.3 leaves 0.67
+    assert min(values(result, "best val loss of the 3 × 3 log grid")) >= 1.3
     assert result.verdict == "reproduced"
 
 
 @pytest.mark.slow
 def test_c24_full_variant():
     result = full("C24")
-    for n in (2, 3, 5, 9, 17):
-        assert (result.value(f"n = {n}: log-scale random search, median best val loss")
-                < result.value(f"n = {n}: uniform grid's best val loss"))
-    assert result.value("trials until good: uniform grid (smallest grid that has it)") == math.inf
+    assert statistics.median(values(result, "best val loss of the 3 × 3 log grid")) >= 1.3
     assert result.verdict == "reproduced"

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from trainlab.labs import Lab, LabResult, all_labs, get_lab, run_all, run_lab
+from trainlab.labs import Evidence, Lab, LabResult, all_labs, get_lab, run_all, run_lab
 from trainlab.labs.report import format_value
 
 
@@ -22,9 +22,25 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "and report.html. `trainlab lab list` lists the labs; `trainlab lab all` runs every lab and "
                     "writes one combined report, OUT/labs.html.")
     lab.add_argument("name", metavar="NAME", help="a lab id such as C1 (case-insensitive), `list`, or `all`")
-    lab.add_argument("--quick", action="store_true", help="the small variant: a few seconds per lab")
+    lab.add_argument("--quick", action="store_true", help="the small variant: a few seconds per lab, 3 seeds")
+    lab.add_argument("--seeds", type=_positive, default=None, metavar="N",
+                     help="run every arm over seeds 0…N−1 (default: 3 with --quick, 10 without); the verdict comes "
+                          "from the median's 95 %% interval over them")
     lab.add_argument("--out", default="runs/labs", metavar="DIR", help="where results go (default: runs/labs)")
     lab.set_defaults(handler=run_lab_command)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seeds, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+_COLOUR = {"reproduced": "green", "not reproduced": "red", "inconclusive": "yellow"}
 
 
 def _console() -> Console:
@@ -56,12 +72,16 @@ def print_result(console: Console, lab: Lab, result: LabResult) -> None:
         view.add_row(escape(row.name), escape(format_value(row.measured)), escape(format_value(row.expected)),
                      escape(row.reference) if row.expected is not None else "")
     console.print(view)
-    for check in result.checks:
-        console.print(f"  {'✓' if check.passed else '✗'} {escape(check.text)}")
-    colour = "green" if result.reproduced else "red"
+    for criterion in result.checks:
+        colour = _COLOUR[criterion.verdict]
+        console.print(f"  [{colour}]{criterion.verdict:>14}[/{colour}]  {escape(criterion.summary())}")
+        if isinstance(criterion, Evidence):
+            per_seed = ", ".join(f"{seed}: {format_value(v)}" for seed, v in zip(criterion.seeds, criterion.values))
+            console.print(f"  {'':>14}  [dim]per seed — {escape(per_seed)}[/dim]")
+    colour = _COLOUR[result.verdict]
     variant = "quick" if result.quick else "full"
     console.print(f"verdict: [bold {colour}]{result.verdict}[/bold {colour}] "
-                  f"({variant} variant, {result.seconds:.1f} s)")
+                  f"({variant} variant, {len(result.seeds)} seeds, {result.seconds:.1f} s)")
     if result.note:
         console.print(f"[dim]{escape(result.note)}[/dim]")
     for kind, path in result.files.items():
@@ -81,14 +101,16 @@ def run_lab_command(args: argparse.Namespace) -> None:
             print_result(console, lab, result)
             console.print()
 
-        done = run_all(args.quick, args.out, progress=progress)
+        done = run_all(args.quick, args.out, progress=progress, seeds=args.seeds)
         reproduced = sum(result.reproduced for _, result in done)
-        console.print(f"{reproduced} of {len(done)} claims reproduced in {time.perf_counter() - started:.1f} s")
+        inconclusive = sum(result.verdict == "inconclusive" for _, result in done)
+        console.print(f"{reproduced} of {len(done)} claims reproduced, {inconclusive} inconclusive, in "
+                      f"{time.perf_counter() - started:.1f} s")
         for lab, result in done:
-            colour = "green" if result.reproduced else "red"
+            colour = _COLOUR[result.verdict]
             console.print(f"  {lab.id:>4}  [{colour}]{result.verdict}[/{colour}]  {escape(lab.name)}")
         console.print(f"combined report: {escape(str(Path(args.out) / 'labs.html'))}")
         console.print(f"verdict table (Markdown): {escape(str(Path(args.out) / 'summary.md'))}")
         return
     lab = get_lab(args.name)
-    print_result(console, lab, run_lab(lab, args.quick, args.out))
+    print_result(console, lab, run_lab(lab, args.quick, args.out, args.seeds))

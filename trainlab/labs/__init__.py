@@ -1,12 +1,15 @@
 """Labs: each reproduces one claim of the lecture notes (LECTURES.md §2, C1…C25) and says whether it held.
 
-A lab is a :class:`Lab` (its id, the notes' claim, the seed file it comes from, and a ``run``
-function) living in its own module ``trainlab/labs/c<N>_<topic>.py`` as the module-level ``LAB``;
-modules so named are found on first use, so adding a lab touches no other file. ``run(quick,
-out_dir)`` returns a :class:`LabResult`: the measured table (each :class:`Row` a named number with
-the notes' value beside it where the notes give one), figures as SVG text, the :class:`Check` list
-whose conjunction is the verdict, and a short note. ``quick`` runs a small variant in a few
-seconds; ``out_dir`` is where a lab may write run directories.
+A lab is a :class:`Lab` (its id, the notes' claim, the seed file it comes from, and an
+``experiment`` function) living in its own module ``trainlab/labs/c<N>_<topic>.py`` as the
+module-level ``LAB``; modules so named are found on first use, so adding a lab touches no other file.
+``experiment(quick, out_dir, seeds)`` runs every arm once per seed and returns a :class:`LabResult`:
+the measured table (each :class:`Row` a named number with the notes' value beside it where the notes
+give one), figures as SVG text, the criteria, and a short note. A criterion is an
+:class:`~trainlab.labs.verdict.Evidence` (an effect measured per seed, judged by its median's 95 %
+interval against a threshold fixed in advance: *reproduced*, *not reproduced* or *inconclusive*) or,
+for a computation with no randomness in it, a :class:`Check`. ``quick`` runs a small variant (at
+least 3 seeds), the full variant at least 10; ``out_dir`` is where a lab may write run directories.
 
 :func:`run_lab` runs one lab and writes ``OUT/<id>/``: ``result.json``, one ``.svg`` per figure
 and ``report.html``; :func:`run_all` runs several and adds ``OUT/labs.html`` (one combined page)
@@ -38,6 +41,7 @@ from typing import Any
 import torch
 
 from trainlab.errors import TrainlabError, did_you_mean
+from trainlab.labs.verdict import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Evidence, combine
 
 Value = float | int | str
 
@@ -55,32 +59,57 @@ class Row:
 
 @dataclass(frozen=True)
 class Check:
-    """One acceptance criterion, stated with its numbers (``text``), and whether it holds."""
+    """A criterion with no randomness in it (an exact computation, a table of the notes), stated with
+    its numbers (``text``), and whether it holds. Anything measured on trained networks is an
+    :class:`Evidence` over seeds instead."""
 
     text: str
     passed: bool
 
+    @property
+    def verdict(self) -> str:
+        return REPRODUCED if self.passed else NOT_REPRODUCED
+
+    def summary(self) -> str:
+        return self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "verdict": self.verdict}
+
+
+Criterion = Check | Evidence
+
 
 @dataclass
 class LabResult:
-    """What a lab measured. The verdict is *reproduced* when every check passes."""
+    """What a lab measured. The verdict is *reproduced* when every criterion is, *not reproduced* when
+    any is not, *inconclusive* otherwise."""
 
     rows: list[Row]
-    checks: list[Check]
+    checks: list[Criterion]
     figures: dict[str, str] = field(default_factory=dict)  # file stem → SVG text
     note: str = ""
     lab: str = ""  # filled in by run_lab
     quick: bool = False
+    seeds: tuple[int, ...] = ()  # filled in by Lab.run
     seconds: float = 0.0
     files: dict[str, str] = field(default_factory=dict)  # what run_lab wrote: kind → path
 
     @property
     def reproduced(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
+        return self.verdict == REPRODUCED
 
     @property
     def verdict(self) -> str:
-        return "reproduced" if self.reproduced else "not reproduced"
+        return combine(c.verdict for c in self.checks)
+
+    def criterion(self, text: str) -> Criterion:
+        """The criterion whose text is ``text``, or else the one that starts with it; a KeyError
+        listing the criteria otherwise."""
+        matches = [c for c in self.checks if c.text == text] or [c for c in self.checks if c.text.startswith(text)]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} criteria start with {text!r}; criteria: {[c.text for c in self.checks]}")
+        return matches[0]
 
     def value(self, name: str) -> Value:
         """The measured value of the row called ``name``; a KeyError listing the rows otherwise."""
@@ -94,48 +123,58 @@ class LabResult:
         def plain(v: Value | None) -> Value | None:
             return str(v) if isinstance(v, float) and not math.isfinite(v) else v
 
-        return {"lab": self.lab, "quick": self.quick, "seconds": round(self.seconds, 3), "verdict": self.verdict,
+        return {"lab": self.lab, "quick": self.quick, "seeds": list(self.seeds), "seconds": round(self.seconds, 3),
+                "verdict": self.verdict,
                 "rows": [{"name": r.name, "measured": plain(r.measured), "expected": plain(r.expected),
                           "reference": r.reference} for r in self.rows],
-                "checks": [{"text": c.text, "passed": c.passed} for c in self.checks],
+                "criteria": [c.to_dict() for c in self.checks],
                 "note": self.note, "files": self.files}
 
 
 @dataclass(frozen=True)
 class Lab:
     """One lecture claim as an experiment: ``id`` ("C1"), a short ``name``, the notes' ``claim``,
-    what the lab ``measures``, the ``source`` seed file and ``experiment(quick, out_dir) -> LabResult``,
-    which :meth:`run` calls."""
+    what the lab ``measures``, the ``source`` seed file and
+    ``experiment(quick, out_dir, seeds) -> LabResult``, which :meth:`run` calls with seeds 0 … n−1
+    (n: ``quick_seeds`` ≥ 3 or ``full_seeds`` ≥ 10 unless the caller asks for another number; a lab
+    with no randomness in it, such as C19, ignores them)."""
 
     id: str
     name: str
     claim: str
     measures: str
     source: str
-    experiment: Callable[[bool, Path | None], LabResult]
+    experiment: Callable[[bool, Path | None, tuple[int, ...]], LabResult]
+    quick_seeds: int = 3
+    full_seeds: int = 10
 
     @property
     def number(self) -> int:
         return int(self.id[1:])
 
-    def run(self, quick: bool = False, out_dir: Path | None = None) -> LabResult:
-        """Run the experiment on one CPU thread, so that its numbers — and the verdict — are the same
-        on every machine: with several threads torch splits float sums differently, and in chaotic
-        regimes (lr 3 in C11, the snapshots of C15) that changes the outcome. The thread count is
-        restored afterwards."""
+    def run(self, quick: bool = False, out_dir: Path | None = None, seeds: int | None = None) -> LabResult:
+        """Run the experiment over ``seeds`` seeds (default: ``quick_seeds`` or ``full_seeds``) on one
+        CPU thread, so that a rerun on the same machine repeats every number (the thread count is
+        restored afterwards). One thread does not make numbers equal across machines: the CPU's kernel
+        set (AVX-512, AVX2, plain) changes float sums too, which is why verdicts come from several seeds."""
+        count = seeds if seeds is not None else self.quick_seeds if quick else self.full_seeds
+        if count < 1:
+            raise TrainlabError(f"lab {self.id}: --seeds must be at least 1, got {count}")
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self.experiment(quick, out_dir)
+            result = self.experiment(quick, out_dir, tuple(range(count)))
         finally:
             torch.set_num_threads(threads)
+        result.seeds = tuple(range(count))
+        return result
 
 
 def seeds_phrase(seeds: Sequence[int]) -> str:
-    """"seed 0" or "mean over 10 seeds (0–9)", for a lab's note."""
+    """"seed 0" or "10 seeds (0–9)", for a lab's note."""
     if len(seeds) == 1:
         return f"seed {seeds[0]}"
-    return f"mean over {len(seeds)} seeds ({min(seeds)}–{max(seeds)})"
+    return f"{len(seeds)} seeds ({min(seeds)}–{max(seeds)})"
 
 
 _MODULE = re.compile(r"^c\d+_\w+$")
@@ -171,15 +210,16 @@ def get_lab(name: str) -> Lab:
     return labs[key]
 
 
-def run_lab(lab: Lab | str, quick: bool = False, out_dir: str | Path = "runs/labs") -> LabResult:
-    """Run one lab; write ``out_dir/<id>/`` (result.json, the figures as .svg, report.html)."""
+def run_lab(lab: Lab | str, quick: bool = False, out_dir: str | Path = "runs/labs", seeds: int | None = None) -> LabResult:
+    """Run one lab (over ``seeds`` seeds, default the lab's own); write ``out_dir/<id>/`` (result.json,
+    the figures as .svg, report.html)."""
     from trainlab.labs.report import write_lab_report
 
     lab = get_lab(lab) if isinstance(lab, str) else lab
     where = Path(out_dir) / lab.id
     where.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    result = lab.run(quick, where)
+    result = lab.run(quick, where, seeds)
     result.lab, result.quick, result.seconds = lab.id, quick, time.perf_counter() - started
     for stem, svg in result.figures.items():
         path = where / f"{stem}.svg"
@@ -192,7 +232,8 @@ def run_lab(lab: Lab | str, quick: bool = False, out_dir: str | Path = "runs/lab
 
 
 def run_all(quick: bool = False, out_dir: str | Path = "runs/labs", names: Sequence[str] | None = None,
-            progress: Callable[[Lab, LabResult], None] | None = None) -> list[tuple[Lab, LabResult]]:
+            progress: Callable[[Lab, LabResult], None] | None = None,
+            seeds: int | None = None) -> list[tuple[Lab, LabResult]]:
     """Run every lab (or those in ``names``); write each lab's directory, ``out_dir/labs.html`` and
     ``out_dir/summary.md``. ``progress`` hears about each finished lab."""
     from trainlab.labs.report import summary_markdown, write_combined_report
@@ -200,7 +241,7 @@ def run_all(quick: bool = False, out_dir: str | Path = "runs/labs", names: Seque
     labs = [get_lab(n) for n in names] if names else all_labs()
     done = []
     for lab in labs:
-        result = run_lab(lab, quick, out_dir)
+        result = run_lab(lab, quick, out_dir, seeds)
         done.append((lab, result))
         if progress is not None:
             progress(lab, result)
@@ -209,4 +250,5 @@ def run_all(quick: bool = False, out_dir: str | Path = "runs/labs", names: Seque
     return done
 
 
-__all__ = ["Check", "Lab", "LabResult", "Row", "all_labs", "get_lab", "run_all", "run_lab", "seeds_phrase"]
+__all__ = ["INCONCLUSIVE", "NOT_REPRODUCED", "REPRODUCED", "Check", "Criterion", "Evidence", "Lab", "LabResult", "Row",
+           "all_labs", "get_lab", "run_all", "run_lab", "seeds_phrase"]

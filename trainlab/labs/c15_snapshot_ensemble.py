@@ -1,21 +1,23 @@
-"""C15: snapshot ensembles of an SGDR run beat every single snapshot (seed 001).
+"""C15: averaging the predictions of an SGDR run's snapshots reduces the error rate (seed 001).
 
-SGDR (Loshchilov & Hutter 2017) restarts a cosine schedule every T epochs:
-η_t = η_min + ½(η₀ − η_min)(1 + cos(π t_cur/T)). A snapshot is saved at the end of each cycle, where
-the rate is lowest; the ensemble averages the members' *predictions* (Huang et al. 2017):
+SGDR (Loshchilov & Hutter 2017) restarts a cosine schedule at the end of each cycle:
+η_t = η_min + ½(η₀ − η_min)(1 + cos(π t_cur/T_i)), with cycles of 1, 2 and 4 epochs as in the notes
+(``first_cycle: 1, cycle_mult: 2``). A snapshot is saved at the end of each cycle, where the rate is
+lowest; the ensemble averages the members' *predictions* (Huang et al. 2017):
 p̄(y | x) = (1/M) Σ_m softmax(f_m(x)) (:func:`trainlab.tools.snapshots.evaluate_snapshots`).
 The notes: the snapshots' error rates are similar but they make different errors, so averaging
-their predictions reduces the error rate.
+their predictions reduces the error rates.
 
-Two problems, SGD + momentum 0.9, η₀ = 0.1, η_min = 0, 8 cycles; the ensemble is the last M = 5
-snapshots (the early cycles are still far from converged, while the notes speak of members with
-similar error rates):
+Two problems, SGD + momentum 0.9, η₀ = 0.1, η_min = 0, the notes' three cycles (7 epochs), the
+ensemble is all M = 3 snapshots:
 
-- digits (8×8, 10 classes), MLP 64→64→10, cycles of 3 epochs, batch 32;
-- MNIST-1D (40-point signals, 10 classes), MLP 40→100→100→10, cycles of 4 epochs, batch 64.
+- digits (8×8, 10 classes), MLP 64→64→10, batch 32;
+- MNIST-1D (40-point signals, 10 classes), MLP 40→100→100→10, batch 64.
 
-Measured on the test split: each member's error, their mean, the ensemble's error, the
-negative log-likelihoods, and how often two members disagree (the diversity the ensemble needs).
+Measured per seed on the test split: the paired contrasts ensemble error − mean member's error
+(the claim: averaging reduces the members' error rate), ensemble error − last snapshot's error (the
+model the run would otherwise deliver), ensemble − best member (stricter than the notes, a row),
+the negative log-likelihoods, and how often two members disagree (the diversity the ensemble needs).
 """
 from __future__ import annotations
 
@@ -27,26 +29,25 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from trainlab.labs import Check, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
 from trainlab.run import Setup, build
 from trainlab.tools.snapshots import SnapshotTable, evaluate_snapshots, snapshot_callback, snapshot_files
 from trainlab.train.checkpoint import load_checkpoint, split_prefix
 
-MEMBERS = 5
-CYCLES = 8
-PROBLEMS = {"digits": ({"name": "digits", "preprocess": "zscore", "batch_size": 32}, [64], 3),
-            "MNIST-1D": ({"name": "mnist1d", "preprocess": "zscore", "batch_size": 64}, [100, 100], 4)}
-QUICK_SEEDS, FULL_SEEDS = (0, 1), (0, 1, 2, 3, 4)
+MEMBERS = 3  # the notes' three cycles of 1, 2 and 4 epochs
+EPOCHS = 7  # 1 + 2 + 4
+PROBLEMS = {"digits": {"name": "digits", "preprocess": "zscore", "batch_size": 32},
+            "MNIST-1D": {"name": "mnist1d", "preprocess": "zscore", "batch_size": 64}}
+HIDDEN = {"digits": [64], "MNIST-1D": [100, 100]}
 
 
 def recipe(problem: str, seed: int) -> dict:
-    data, hidden, cycle = PROBLEMS[problem]
+    data = PROBLEMS[problem]
     return {"name": f"c15-{data['name']}-seed{seed}", "seed": seed, "data": data,
-            "model": {"name": "mlp", "hidden": hidden}, "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
-            "schedule": {"name": "sgdr", "first_cycle": cycle, "cycle_mult": 1},
-            "stopping": {"epochs": CYCLES * cycle}}
+            "model": {"name": "mlp", "hidden": HIDDEN[problem]}, "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+            "schedule": {"name": "sgdr", "first_cycle": 1, "cycle_mult": 2}, "stopping": {"epochs": EPOCHS}}
 
 
 def disagreement(setup: Setup, directory: Path) -> float:
@@ -71,7 +72,7 @@ def train(problem: str, seed: int, where: Path) -> tuple[SnapshotTable, float, l
 
 def figure(shown: dict[str, tuple[SnapshotTable, list[float]]]) -> str:
     """Left: the rate per epoch with the kept snapshots marked. Right: test error of each member,
-    their mean and the ensemble (seed of the first run)."""
+    their mean and the ensemble (first seed)."""
     fig = Figure(figsize=(11, 3.8))
     left, right = fig.subplots(1, 2)
     width = 0.8 / len(shown)
@@ -99,49 +100,67 @@ def figure(shown: dict[str, tuple[SnapshotTable, list[float]]]) -> str:
     return svg_text(fig)
 
 
-def run(quick: bool, out_dir: Path | None) -> LabResult:
-    seeds = QUICK_SEEDS if quick else FULL_SEEDS
-    rows, checks, shown = [], [], {}
-    jensen_and_mean = True
+def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
+    rows: list[Row] = []
+    checks: list[Evidence] = []
+    shown = {}
     with TemporaryDirectory() as scratch:
         base = Path(out_dir or scratch) / "snapshot-runs"
         for problem in PROBLEMS:
-            beats = 0
+            per_seed = []
             for seed in seeds:
                 table, disagree, rates = train(problem, seed, base / f"{problem}-seed{seed}")
                 members = [1 - m["accuracy"] for m in table.members]
-                ensemble, mean = 1 - table.ensemble["accuracy"], 1 - table.mean_member["accuracy"]
-                beats += ensemble < min(members)
-                jensen_and_mean &= ensemble <= mean and table.ensemble["loss"] <= table.mean_member["loss"] + 1e-7
-                tag = f"{problem}, seed {seed}"
-                rows += [Row(f"{tag}: members' test error", " ".join(f"{e:.4f}" for e in members)),
-                         Row(f"{tag}: best member's test error", min(members)),
-                         Row(f"{tag}: mean member's test error", mean),
-                         Row(f"{tag}: ensemble's test error", ensemble),
-                         Row(f"{tag}: best member's / ensemble's test NLL",
-                             f"{min(m['loss'] for m in table.members):.4f} / {table.ensemble['loss']:.4f}"),
-                         Row(f"{tag}: members' pairwise disagreement", disagree)]
+                per_seed.append({"ensemble": 1 - table.ensemble["accuracy"], "mean": 1 - table.mean_member["accuracy"],
+                                 "last": members[-1], "best": min(members), "disagree": disagree,
+                                 "nll": table.ensemble["loss"] - table.mean_member["loss"],
+                                 "nll last": table.ensemble["loss"] - table.members[-1]["loss"]})
                 if seed == seeds[0]:
                     shown[problem] = (table, rates)
-            rows.append(Row(f"{problem}: seeds where the ensemble beats every member", f"{beats} / {len(seeds)}",
-                            f"{len(seeds)} / {len(seeds)}"))
-            checks.append(Check(f"{problem}: the ensemble's test error is below every member's in every seed: "
-                                f"{beats} / {len(seeds)}", beats == len(seeds)))
-    checks.append(Check("in every run the ensemble's error is ≤ the mean member's and its NLL ≤ the mean member's "
-                        f"NLL (the latter holds by Jensen's inequality): {'yes' if jensen_and_mean else 'no'}",
-                        jensen_and_mean))
-    note = (f"{seeds_phrase(seeds)} per problem. On digits the restarts to η = 0.1 do not leave the basin: the "
-            "members end up predicting almost the same classes (disagreement row), so the ensemble ties the best "
-            "member or lands between the members instead of beating them. On MNIST-1D the members overfit differently and the ensemble is the best "
-            "model in most seeds. Error is one minus accuracy on the test split (360 digits, 1000 MNIST-1D "
-            "signals). With all 5 of 5 shorter cycles (docs/tools.md) the counts were 0/5 and 2/5.")
+            one = 1 / n_test_examples(problem, seeds[0])  # one test example, as an error rate
+
+            def med(key: str, values=per_seed) -> float:
+                return float(np.median([v[key] for v in values]))
+
+            rows += [Row(f"{problem}: ensemble's test error (median)", med("ensemble")),
+                     Row(f"{problem}: mean member's test error (median)", med("mean")),
+                     Row(f"{problem}: last snapshot's test error (median)", med("last")),
+                     Row(f"{problem}: best member's test error (median)", med("best")),
+                     Row(f"{problem}: ensemble − best member, per seed",
+                         " ".join(f"{v['ensemble'] - v['best']:+.4f}" for v in per_seed)),
+                     Row(f"{problem}: ensemble NLL − mean member's NLL (median)", med("nll")),
+                     Row(f"{problem}: members' pairwise disagreement (median)", med("disagree"))]
+            checks += [
+                Evidence(f"{problem}: ensemble error − mean member's error (per seed)",
+                         [v["ensemble"] - v["mean"] for v in per_seed], at_most=-one, seeds=seeds,
+                         source="notes 001: averaging 'reduces the error rates'; at least one test example"),
+                Evidence(f"{problem}: ensemble error − last snapshot's error (per seed)",
+                         [v["ensemble"] - v["last"] for v in per_seed], at_most=-one, seeds=seeds,
+                         source="notes 001: 'reduces the error rates' against the run's own final model; "
+                                "at least one test example"),
+            ]
+            rows.append(Row(f"{problem}: ensemble NLL − last snapshot's NLL (median)", med("nll last")))
+    note = (f"{seeds_phrase(seeds)} per problem; each seed sets the split, the initial weights and the batch order. "
+            "The notes' SGDR cycles of 1, 2 and 4 epochs; the ensemble is the three snapshots. Every criterion is "
+            "a per-seed paired contrast (the same run's ensemble against its own members), judged by the 95 % "
+            "bootstrap interval of its median; 'reduces' asks at least one test example fewer errors (1/360 on "
+            "digits, 1/1000 on MNIST-1D). Beating every member (the best member row) is stricter than the notes "
+            "and is only reported. With the notes' short cycles the first two snapshots (after 1 and 3 epochs) "
+            "are much weaker than the last (the members' error rates are not 'similar', the notes' premise), so "
+            "the ensemble beats their mean but not the last snapshot. No run diverges at η₀ = 0.1 here; a diverged run would raise. Error is one "
+            "minus accuracy on the test split.")
     return LabResult(rows, checks, {"c15_snapshots": figure(shown)}, note)
 
 
+def n_test_examples(problem: str, seed: int) -> int:
+    """The number of test examples of ``problem`` (digits: 360, MNIST-1D: 1000)."""
+    return len(build(load_recipe(recipe(problem, seed))).test.y)
+
+
 LAB = Lab(
-    id="C15", name="snapshot ensemble beats its members",
+    id="C15", name="snapshot ensemble reduces the error rate",
     claim="Snapshot ensembles: the error rates after each cycle are similar but the snapshots tend to make "
-          "different errors; averaging the predictions of these models reduces the error rate (beats any "
-          "single snapshot).",
-    measures="test error of each of the last 5 SGDR snapshots, their mean and their ensemble, digits and MNIST-1D",
+          "different errors; averaging the predictions of these models reduces the error rates.",
+    measures="test error and NLL of the ensemble of the 3 SGDR snapshots (cycles of 1, 2, 4 epochs) against the "
+             "mean member and the last snapshot, per seed, digits and MNIST-1D",
     source="001_9bc84d7af71e22b3.txt", experiment=run)

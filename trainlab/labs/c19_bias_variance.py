@@ -2,7 +2,9 @@
 
 avoidable bias = train error − Bayes error (≈ 0 here, as the notes' "opt ≈ 0"); generalization gap
 = validation error − train error; each is high above 5 percentage points
-(:func:`trainlab.diagnose.findings.bias_variance`, the function the doctor uses).
+(:func:`trainlab.diagnose.findings.bias_variance`, the function the doctor uses). There is no
+randomness in it, so its criteria are exact checks (:class:`~trainlab.labs.Check`) and it ignores
+the seeds.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ def figure(points: list[tuple[float, float, str]], threshold: float) -> str:
     return svg_text(fig)
 
 
-def run(quick: bool, out_dir: Path | None) -> LabResult:
+def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     rows, checks, points = [], [], []
     threshold = inspect.signature(bias_variance).parameters["threshold"].default  # the doctor's own default
     for train, val, notes in TABLE:
@@ -50,7 +52,8 @@ def run(quick: bool, out_dir: Path | None) -> LabResult:
         checks.append(Check(f"{case}: '{result.verdict}', the notes: {notes}", result.verdict == MEANING[notes]))
         points.append((train, val, result.verdict))
     note = ("The notes' four columns, exactly as printed, with Bayes error 0 (the notes' \"opt ≈ 0\") and the "
-            "doctor's threshold of 5 points for both avoidable bias and generalization gap.")
+            "doctor's threshold of 5 points for both avoidable bias and generalization gap. "
+            "An exact computation: no seeds, no intervals.")
     return LabResult(rows, checks, {"c19_table": figure(points, threshold)}, note)
 
 

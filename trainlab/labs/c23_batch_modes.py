@@ -6,13 +6,15 @@ while full-batch gradient descent takes one step per pass over the data. An epoc
 learning is n steps w ← w − η∇ℓ_i(w); of mini-batch learning ⌈n/B⌉ steps on the mean over B
 examples; of full-batch learning one step w ← w − η·(1/n)Σ_i ∇ℓ_i(w).
 
-Data: moons, 2000 drawn (1440 for training), noise 0.2 — 2-D points, so the set is highly redundant;
+Data: moons, 1000 drawn (720 for training), noise 0.2 — 2-D points, so the set is highly redundant;
 the lab measures that as the cosine between the gradients of the two halves of the training split
 at initialization. Model MLP 2→32→32→2 (ReLU), plain SGD; every mode runs at its best η of a grid
-(fewest epochs to the target): online {0.01, 0.03, 0.1}, mini-batch (B = 32) {0.03, 0.1, 0.3}, full
-batch {0.1, 0.3, 1, 3} — the stable range moves up as the batch grows and its gradient noise falls.
-Measured: epochs and training seconds (the Trainer's per-epoch ``seconds``, evaluation excluded)
-until the loss on the whole training split falls to the target.
+(fewest epochs to the target on seed 0): online 0.03 of {0.01, 0.03, 0.1}, mini-batch (B = 32) 0.3 of
+{0.03, 0.1, 0.3}, full batch the better of {1, 3} per seed (of {0.1, 0.3, 1, 3}) — the stable range
+moves up as the batch grows and its gradient noise falls.
+Measured per seed: epochs (and, recorded only, training seconds: the Trainer's per-epoch
+``seconds``, evaluation excluded) until the loss on the whole training split falls to the target;
+the claim is judged on the per-seed ratio full-batch epochs / online (mini-batch) epochs.
 """
 from __future__ import annotations
 
@@ -23,17 +25,20 @@ import torch
 from matplotlib.figure import Figure
 
 from trainlab.data.batching import TensorBatches
-from trainlab.labs import Check, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
 from trainlab.run import Setup, build
 from trainlab.train.callbacks import Callback, LoopState
 
 TARGET = 0.1  # whole-training-set cross-entropy; the noise floor of this set is ≈ 0.06 (full batch, long run)
-RATES = {"online": (0.01, 0.03, 0.1), "minibatch": (0.03, 0.1, 0.3), "fullbatch": (0.1, 0.3, 1.0, 3.0)}
+# Each mode's best η of the grids online {0.01, 0.03, 0.1}, mini-batch {0.03, 0.1, 0.3}, full batch
+# {0.1, 0.3, 1, 3} on seed 0 with 2000 points drawn (2, 5 and 71 epochs); full batch, the arm the claim says loses, keeps its two
+# best rates so that a seed where 3 is stable can use it (0.1 and 0.3 missed the target in 2000 epochs).
+RATES = {"online": (0.03,), "minibatch": (0.3,), "fullbatch": (1.0, 3.0)}
 BUDGET = {"online": 10, "minibatch": 50, "fullbatch": 2000}  # epochs; several times what each mode's best rate needs
 MODES = ("online", "minibatch", "fullbatch")
-QUICK_SEEDS, FULL_SEEDS = (0,), (0, 1, 2)
+SPEEDUP = 2.0  # "fewer epochs": full batch needs at least twice as many
 
 
 def recipe(mode: str, lr: float, seed: int, n_samples: int) -> dict:
@@ -103,44 +108,45 @@ def figure(curves: dict[str, dict]) -> str:
     return svg_text(fig)
 
 
-def run(quick: bool, out_dir: Path | None) -> LabResult:
-    seeds = QUICK_SEEDS if quick else FULL_SEEDS
-    n_samples = 2000
-    rows, checks = [], []
+def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
+    n_samples = 1000  # 720 training points: still redundant (cosine row), and an online epoch stays cheap
+    rows: list[Row] = []
     best: dict[str, list[dict]] = {mode: [] for mode in MODES}  # per seed, the run at the mode's best rate
     for seed in seeds:
         for mode in MODES:
             runs = {lr: train(mode, lr, seed, n_samples) for lr in RATES[mode]}
-            for lr, result in runs.items():
-                rows.append(Row(f"seed {seed}: {mode} η={lr:g}: epochs to loss ≤ {TARGET}", result["epochs"] or "never"))
             lr = min(RATES[mode], key=lambda r: runs[r]["epochs"] or np.inf)
             best[mode].append(runs[lr] | {"lr": lr})
     first = {mode: runs[0] for mode, runs in best.items()}
-    rows.insert(0, Row("cosine of the two training halves' gradients at init (first seed)", first["online"]["cosine"],
-                       1.0, "redundant data: ≈ 1"))
-    rows.insert(1, Row("training examples / mini-batch steps per epoch", f"{first['online']['n_train']} / "
-                       f"{first['minibatch']['steps_per_epoch']}"))
-    mean = {}
+    rows += [Row("cosine of the two training halves' gradients at init (median over seeds)",
+                 float(np.median([r["cosine"] for r in best["online"]])), 1.0, "redundant data: ≈ 1"),
+             Row("training examples / mini-batch steps per epoch", f"{first['online']['n_train']} / "
+                 f"{first['minibatch']['steps_per_epoch']}")]
+    epochs = {mode: [BUDGET[mode] + 1 if r["epochs"] is None else r["epochs"] for r in best[mode]] for mode in MODES}
     for mode in MODES:
-        runs = best[mode]
-        epochs = [BUDGET[mode] + 1 if r["epochs"] is None else r["epochs"] for r in runs]
-        seconds = [np.inf if r["seconds"] is None else r["seconds"] for r in runs]
-        mean[mode] = float(np.mean(epochs))
-        rows += [Row(f"{mode}: best η per seed", " ".join(f"{r['lr']:g}" for r in runs)),
-                 Row(f"{mode}: epochs to loss ≤ {TARGET} at the best η (mean)", mean[mode]),
-                 Row(f"{mode}: training seconds to loss ≤ {TARGET} at the best η (mean)", float(np.mean(seconds)))]
-    for mode in ("online", "minibatch"):
-        checks.append(Check(f"{mode} reaches loss {TARGET} in fewer epochs than full batch, each at its best rate: "
-                            f"{mean[mode]:.1f} < {mean['fullbatch']:.1f}", mean[mode] < mean["fullbatch"]))
+        seconds = [np.inf if r["seconds"] is None else r["seconds"] for r in best[mode]]
+        rows += [Row(f"{mode}: best η per seed", " ".join(f"{r['lr']:g}" for r in best[mode])),
+                 Row(f"{mode}: epochs to loss ≤ {TARGET} at the best η (median)", float(np.median(epochs[mode]))),
+                 Row(f"{mode}: epochs to loss ≤ {TARGET} at the best η per seed", " ".join(map(str, epochs[mode]))),
+                 Row(f"{mode}: training seconds to loss ≤ {TARGET} at the best η (median; this machine, "
+                     "recorded only)", float(np.median(seconds)))]
+    checks = [Evidence(f"{mode}: full batch's epochs to loss ≤ {TARGET} / {mode}'s, each at its best η (per seed)",
+                       [f / m for f, m in zip(epochs["fullbatch"], epochs[mode])], at_least=SPEEDUP, seeds=seeds,
+                       source="notes 002: 'fewer epochs' — at least half, so that a one-epoch rounding on either "
+                              "count cannot make it")
+              for mode in ("online", "minibatch")]
     curves = {f"{mode} η={first[mode]['lr']:g}": first[mode] for mode in MODES}
-    note = (f"{seeds_phrase(seeds)}. Moons ({n_samples} drawn, noise 0.2), MLP 2→32→32→2, SGD; the loss is the "
-            "cross-entropy on the whole training split after each epoch; a run that misses the target within its "
-            "budget counts as budget + 1 epochs. Seconds are the Trainer's training time per epoch on this machine "
-            "(evaluation excluded): on a CPU a tiny network's step costs about the same for 1 example as for 1440, "
-            "so full batch can win in wall time although it needs far more epochs — the notes' 'much faster' for "
-            "online learning counts passes over the data, not seconds of a vectorised implementation. trainlab "
-            "cannot replicate a data set k times (no data.repeat); redundancy here is that of many draws from one "
-            "2-D distribution, shown by the cosine row.")
+    note = (f"{seeds_phrase(seeds)}; each mode and η runs once per seed (split, initial weights, batch order), "
+            "and each mode runs at its best η (full batch: the better of 1 and 3 on that seed). Moons "
+            f"({n_samples} drawn, noise 0.2), MLP 2→32→32→2, SGD; the loss is the cross-entropy on the whole "
+            "training split after each epoch. A run that misses the target within its budget, or diverges "
+            "(NaN/inf, which the Trainer stops), counts as budget + 1 epochs. The criteria are per-seed ratios "
+            "full-batch epochs / online (or mini-batch) epochs, judged by the 95 % bootstrap interval of their "
+            f"median against {SPEEDUP:g}. Seconds are recorded, not claimed: on a CPU a tiny network's step costs "
+            "about the same for 1 example as for 720, so full batch can win in wall time although it needs far "
+            "more epochs — the notes' argument counts passes over the data. trainlab cannot replicate a data set "
+            "k times (no data.repeat); redundancy here is that of many draws from one 2-D distribution, shown by "
+            "the cosine row. The figure shows the first seed.")
     return LabResult(rows, checks, {"c23_batch_modes": figure(curves)}, note)
 
 

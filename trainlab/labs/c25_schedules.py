@@ -11,11 +11,13 @@ schedules, t in epochs:
   (trainlab's ``one_cycle`` with three_phase, linear, div_factor 10, pct_start 0.45,
   final_div_factor 1000).
 
-Digits (8×8, 10 classes), MLP 64→64→10 (ReLU), plain SGD, batch 32, a budget of 20 epochs. Measured:
-the first epoch whose loss on the whole training split is ≤ 0.05, mean over seeds. A schedule's
-epochs depend on η₀, so the comparison that decides is each schedule at its best η₀ of the same
-grid {0.03, 0.1, 0.3, 1}, and a schedule counts as faster when its mean is at least one epoch below
-the constant rate's; the rows also give every schedule at one shared η₀ = 0.1.
+Digits (8×8, 10 classes), MLP 64→64→10 (ReLU), plain SGD, batch 32, a budget of 20 epochs. Measured
+per seed: the first epoch whose loss on the whole training split is ≤ 0.05. A schedule's epochs depend
+on η₀, so the comparison that decides is each schedule at its best η₀ of the same grid
+{0.1, 0.3, 1} (chosen per seed, the same tuning for every schedule), as a paired contrast per
+seed: epochs saved = constant's epochs − the schedule's. The claim "fewer epochs" is judged on the
+median's 95 % bootstrap interval against one epoch; the rows also give every schedule at one shared
+η₀ = 0.1.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from trainlab.data.batching import TensorBatches
-from trainlab.labs import Check, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
 from trainlab.run import build
@@ -33,11 +35,11 @@ from trainlab.train.trainer import NonFiniteLoss
 
 EPOCHS = 20
 TARGET = 0.05  # whole-training-set cross-entropy; the best runs end near 0.001, so it is a "fitted" level
-RATES = (0.03, 0.1, 0.3, 1.0)
+RATES = (0.1, 0.3, 1.0)  # every schedule's best η₀ lies inside (0.03 was never best: 9–21 epochs)
 SHARED_RATE = 0.1
 TAU = 5.0
-MARGIN = 1.0  # epochs are whole numbers: a smaller gap in the mean is one seed's tie going either way
-QUICK_SEEDS, FULL_SEEDS = (0, 1), (0, 1, 2, 3, 4)
+MARGIN = 1.0  # "fewer epochs": at least one whole epoch saved (epochs to target are whole numbers)
+SCHEDULES = ("constant", "darken_moody", "one_cycle")
 
 
 def schedule(name: str, lr: float) -> dict:
@@ -55,7 +57,8 @@ def recipe(name: str, lr: float, seed: int) -> dict:
 
 
 def train(name: str, lr: float, seed: int) -> tuple[list[float], list[float]]:
-    """Whole-training-set loss and the learning rate of every epoch; a diverged run's losses are inf."""
+    """Whole-training-set loss and the learning rate of every epoch, up to the epoch that reaches the target
+    (NaN after it; a diverged run's last loss is inf)."""
     setup = build(load_recipe(recipe(name, lr, seed)))
     whole = TensorBatches(setup.train.x, setup.train.y, len(setup.train.y), shuffle=False)
     losses: list[float] = []
@@ -64,10 +67,19 @@ def train(name: str, lr: float, seed: int) -> tuple[list[float], list[float]]:
         for epoch in range(1, EPOCHS + 1):
             history = setup.trainer.fit(setup.train, None, epoch)
             losses.append(setup.trainer.evaluate(whole)["loss"])
+            if losses[-1] <= TARGET:  # the measure is the first epoch at the target: stop there
+                break
     except NonFiniteLoss:
-        losses += [float("inf")] * (EPOCHS - len(losses))
+        losses.append(float("inf"))
+    losses += [float("nan")] * (EPOCHS - len(losses))  # not trained (target reached, or diverged)
     rates = [h["lr"] for h in history] + [float("nan")] * (EPOCHS - len(history))
     return losses, rates
+
+
+def median_curve(curves: list[list[float]]) -> list[float]:
+    """Per-epoch median over seeds of the epochs each seed trained (NaN where none did)."""
+    columns = np.array(curves).T
+    return [float(np.median(c[~np.isnan(c)])) if (~np.isnan(c)).any() else float("nan") for c in columns]
 
 
 def epochs_to_target(losses: list[float]) -> int:
@@ -97,33 +109,51 @@ def figure(best: dict[str, tuple[float, list[float], list[float]]]) -> str:
     return svg_text(fig)
 
 
-def run(quick: bool, out_dir: Path | None) -> LabResult:
-    seeds = QUICK_SEEDS if quick else FULL_SEEDS
-    rows, checks, best = [], [], {}
-    mean_epochs: dict[str, dict[float, float]] = {}
-    for name in ("constant", "darken_moody", "one_cycle"):
-        runs = {lr: [train(name, lr, seed) for seed in seeds] for lr in RATES}
-        mean_epochs[name] = {lr: float(np.mean([epochs_to_target(losses) for losses, _ in r])) for lr, r in runs.items()}
-        best_lr = min(RATES, key=lambda lr: mean_epochs[name][lr])
-        curves = runs[best_lr]
-        best[name] = (best_lr, np.mean([c[0] for c in curves], axis=0).tolist(), curves[0][1])
-        rows += [Row(f"{name}: epochs to loss ≤ {TARGET} at η₀ = {lr:g}", mean_epochs[name][lr]) for lr in RATES]
-        rows.append(Row(f"{name}: best η₀ / epochs to target there", f"{best_lr:g} / {mean_epochs[name][best_lr]:g}"))
-    constant = min(mean_epochs["constant"].values())
+def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
+    rows: list[Row] = []
+    checks: list[Evidence] = []
+    # epochs[name][lr] = epochs to target per seed; curves[name][lr] = per-seed (losses, rates)
+    epochs: dict[str, dict[float, list[int]]] = {}
+    curves: dict[str, dict[float, list[tuple[list[float], list[float]]]]] = {}
+    for name in SCHEDULES:
+        curves[name] = {lr: [train(name, lr, seed) for seed in seeds] for lr in RATES}
+        epochs[name] = {lr: [epochs_to_target(losses) for losses, _ in runs] for lr, runs in curves[name].items()}
+        rows += [Row(f"{name}: epochs to loss ≤ {TARGET} at η₀ = {lr:g} (median over seeds)",
+                     float(np.median(epochs[name][lr]))) for lr in RATES]
+    # each schedule at its best η₀ of the grid, chosen per seed (the same tuning for every schedule)
+    tuned = {name: [min(epochs[name][lr][i] for lr in RATES) for i in range(len(seeds))] for name in SCHEDULES}
+    for name in SCHEDULES:
+        best_rates = [min(RATES, key=lambda lr: epochs[name][lr][i]) for i in range(len(seeds))]
+        rows += [Row(f"{name}: epochs to target at its best η₀ (median over seeds)", float(np.median(tuned[name]))),
+                 Row(f"{name}: best η₀ per seed", " ".join(f"{lr:g}" for lr in best_rates))]
     for name in ("one_cycle", "darken_moody"):
-        own = min(mean_epochs[name].values())
-        checks.append(Check(f"{name} at its best η₀ ({best[name][0]:g}) needs at least {MARGIN:g} epoch fewer than the "
-                            f"best constant rate (η₀ = {best['constant'][0]:g}): {own:g} ≤ {constant:g} − {MARGIN:g}",
-                            own <= constant - MARGIN))
-    rows += [Row(f"shared η₀ = {SHARED_RATE:g}: epochs to target, {name}", mean_epochs[name][SHARED_RATE])
-             for name in ("constant", "darken_moody", "one_cycle")]
-    note = (f"{seeds_phrase(seeds)}; a run that never reaches the target within {EPOCHS} epochs counts as "
-            f"{EPOCHS + 1}, and a diverged run (NaN loss) never reaches it. Mean epochs per η₀ are over seeds. At the "
-            f"shared η₀ = {SHARED_RATE:g} 1cycle is far ahead of the constant rate — its peak is 10·η₀ — and "
-            "Darken–Moody, whose rate only falls from η₀, is behind. Against the best constant rate of the same grid "
-            "the comparison is between tuned rates: on digits, which an MLP fits to near-zero training loss, the "
-            "largest stable constant rate keeps making progress, and a schedule gains only what its own rate "
-            "profile adds. The figure's curves are means over seeds; the rate curves are the first seed's.")
+        saved = [c - s for c, s in zip(tuned["constant"], tuned[name])]
+        checks.append(Evidence(f"{name}: epochs saved against a constant rate, each at its best η₀ of the grid "
+                               "(constant − schedule, per seed)", saved, at_least=MARGIN, seeds=seeds,
+                               source="notes 002: 'reduce the number of epochs'; one epoch is the measure's "
+                                      "resolution"))
+    for name in SCHEDULES:
+        rows.append(Row(f"shared η₀ = {SHARED_RATE:g}: epochs to target, {name} (median)",
+                        float(np.median(epochs[name][SHARED_RATE]))))
+    for name in ("one_cycle", "darken_moody"):
+        saved = [c - s for c, s in zip(epochs["constant"][SHARED_RATE], epochs[name][SHARED_RATE])]
+        rows.append(Row(f"shared η₀ = {SHARED_RATE:g}: epochs saved by {name} against constant (median)",
+                        float(np.median(saved))))
+    best = {}
+    for name in SCHEDULES:
+        lr = min(RATES, key=lambda r: np.median(epochs[name][r]))
+        best[name] = (lr, median_curve([c[0] for c in curves[name][lr]]), curves[name][lr][0][1])
+    note = (f"{seeds_phrase(seeds)}; every schedule and η₀ runs once per seed (the seed sets the split, the "
+            f"initial weights and the batch order). A run that never reaches the target within {EPOCHS} epochs, "
+            f"or that diverges (NaN/inf loss, scored as never reaching it), counts as {EPOCHS + 1} epochs. Each "
+            "criterion is the per-seed paired contrast constant − schedule of epochs to target, each arm at its "
+            "best η₀ of the grid on that seed; reproduced when the 95 % bootstrap interval of the median is ≥ "
+            f"{MARGIN:g} epoch, not reproduced when it is wholly below. At the shared η₀ = {SHARED_RATE:g} 1cycle "
+            "(peak 10·η₀) is well ahead of the constant rate and Darken–Moody, whose rate only falls from η₀, "
+            "behind; against the tuned constant rate a schedule gains only what its own rate profile adds. "
+            "1cycle follows the notes' shape (η₀ → 10·η₀ → η₀ → η₀/1000), configured explicitly: trainlab's "
+            "one_cycle takes the peak as max_lr, as torch's OneCycleLR does. Curves: per-epoch medians over "
+            "seeds; the rate curves are the first seed's.")
     return LabResult(rows, checks, {"c25_schedules": figure(best)}, note)
 
 
@@ -131,6 +161,6 @@ LAB = Lab(
     id="C25", name="1cycle and Darken–Moody vs a constant rate",
     claim="Darken and Moody's strategy, and its more recent derivatives (performance / exponential / 1cycle), "
           "reduce the number of epochs needed to fit the network's parameters.",
-    measures="epochs to a training-loss target (mean over seeds) for constant, darken_moody and one_cycle, each at "
-             "its best η₀ of a shared grid, and all at one shared η₀",
+    measures="epochs to a training-loss target per seed for constant, darken_moody and one_cycle, each at its best "
+             "η₀ of a shared grid (paired: epochs saved against constant), and all at one shared η₀",
     source="002_fbb29f398f0f5956.txt", experiment=run)

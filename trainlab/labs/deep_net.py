@@ -3,9 +3,12 @@
 A plain MLP of ``DEPTH`` hidden layers × ``WIDTH`` units, biases 0, weights from a named
 initializer; ``EXAMPLES`` inputs x ~ N(0, 1) of ``WIDTH`` features go through it once, and
 :func:`~trainlab.diagnose.forward_stats.activation_statistics` measures every hidden layer.
+One seed draws one network and one input batch; the labs judge per-seed quantities.
 """
 from __future__ import annotations
 
+import statistics
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -15,7 +18,6 @@ from trainlab.diagnose.forward_stats import LayerActivations, activation_statist
 from trainlab.nn.init import apply_init
 
 DEPTH, WIDTH, EXAMPLES = 10, 500, 1000  # "10 capas, 500 neuronas por capa"; 1000 examples as in CS231n
-QUICK_SEEDS, FULL_SEEDS = (0,), tuple(range(10))
 
 
 def deep_activations(activation: str | dict[str, Any], init: str | dict[str, Any], seed: int = 0,
@@ -29,8 +31,22 @@ def deep_activations(activation: str | dict[str, Any], init: str | dict[str, Any
     return [s for s in activation_statistics(model, x, keep_values) if s.activation]
 
 
-def mean_over_seeds(activation: str | dict[str, Any], init: str | dict[str, Any], seeds: tuple[int, ...],
-                    field: str = "std") -> list[float]:
-    """``field`` per hidden layer, averaged over ``seeds`` (one network and input draw per seed)."""
-    runs = [[getattr(s, field) for s in deep_activations(activation, init, seed)] for seed in seeds]
-    return [sum(layer) / len(layer) for layer in zip(*runs)]
+@dataclass
+class SeedRuns:
+    """One network per seed: ``per_seed[field][i][l]`` is layer l+1's statistic for ``seeds[i]``;
+    ``first`` keeps the first seed's layers with their values (for the histograms)."""
+
+    seeds: tuple[int, ...]
+    per_seed: dict[str, list[list[float]]]
+    first: list[LayerActivations]
+
+    def median(self, field: str = "std") -> list[float]:
+        """``field`` per layer, the median over seeds."""
+        return [statistics.median(layer) for layer in zip(*self.per_seed[field])]
+
+
+def over_seeds(activation: str | dict[str, Any], init: str | dict[str, Any], seeds: tuple[int, ...],
+               fields: tuple[str, ...] = ("std",)) -> SeedRuns:
+    """The notes' network once per seed; the statistics ``fields`` of every hidden layer."""
+    runs = [deep_activations(activation, init, seed, keep_values=(i == 0)) for i, seed in enumerate(seeds)]
+    return SeedRuns(seeds, {f: [[getattr(s, f) for s in run] for run in runs] for f in fields}, runs[0])

@@ -1,8 +1,8 @@
 """Lab reports: one self-contained HTML page per lab, one combined page, and the Markdown verdict table.
 
 Pages render a :class:`~trainlab.labs.LabResult` as recorded (the notes' claim, the measured table
-beside the notes' values, the figures inline as SVG, each check and the verdict); they compute
-nothing new. Every piece of text is escaped.
+beside the notes' values, the figures inline as SVG, each criterion with its per-seed values, median
+and 95 % interval, and the verdict); they compute nothing new. Every piece of text is escaped.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from trainlab.labs import Lab, LabResult, Value
+from trainlab.labs import Check, Criterion, Lab, LabResult, Value
 from trainlab.train.checkpoint import atomic_write
 
 _STYLE = """
@@ -19,8 +19,8 @@ body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;color:#22
 h1{font-size:1.5em} h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0} td,th{padding:.2em .8em;border-bottom:1px solid #eee;text-align:right}
 th:first-child,td:first-child{text-align:left} .claim{background:#f6f6f6;padding:.6em 1em;border-left:4px solid #999}
-.reproduced{color:#0a7a2f} .not-reproduced{color:#b00020} .figs{display:flex;flex-wrap:wrap;gap:1em}
-.figs svg{max-width:100%;height:auto} li.fail{color:#b00020}
+.reproduced{color:#0a7a2f} .not-reproduced{color:#b00020} .inconclusive{color:#a05a00} .figs{display:flex;flex-wrap:wrap;gap:1em}
+.figs svg{max-width:100%;height:auto} .seeds{font-size:.85em;color:#555}
 """
 
 
@@ -37,8 +37,21 @@ def format_value(value: Value | None) -> str:
     return str(value)
 
 
-def _css_class(result: LabResult) -> str:
-    return "reproduced" if result.reproduced else "not-reproduced"
+def _css_class(verdict: str) -> str:
+    return verdict.replace(" ", "-")
+
+
+def _criterion_row(criterion: Criterion) -> str:
+    e = html.escape
+    verdict = f"<td class='{_css_class(criterion.verdict)}'>{e(criterion.verdict)}</td>"
+    if isinstance(criterion, Check):
+        return f"<tr><td>{e(criterion.text)}</td><td colspan='3'>exact computation, no seeds</td>{verdict}</tr>"
+    lo, hi = criterion.interval
+    per_seed = ", ".join(f"{s}: {format_value(v)}" for s, v in zip(criterion.seeds, criterion.values))
+    source = f" <small>({e(criterion.source)})</small>" if criterion.source else ""
+    return (f"<tr><td>{e(criterion.text)}<div class='seeds'>per seed — {e(per_seed)}</div></td>"
+            f"<td>{e(format_value(criterion.median))}</td><td>[{e(format_value(lo))}, {e(format_value(hi))}]</td>"
+            f"<td>{e(criterion.criterion)}{source}</td>{verdict}</tr>")
 
 
 def lab_section(lab: Lab, result: LabResult, heading: str = "h2") -> str:
@@ -47,17 +60,18 @@ def lab_section(lab: Lab, result: LabResult, heading: str = "h2") -> str:
     rows = "".join(
         f"<tr><td>{e(r.name)}</td><td>{e(format_value(r.measured))}</td><td>{e(format_value(r.expected))}</td>"
         f"<td>{e(r.reference) if r.expected is not None else ''}</td></tr>" for r in result.rows)
-    checks = "".join(f"<li class='{'pass' if c.passed else 'fail'}'>{'✓' if c.passed else '✗'} {e(c.text)}</li>"
-                     for c in result.checks)
+    criteria = "".join(_criterion_row(c) for c in result.checks)
     figures = "".join(f"<div>{svg}</div>" for svg in result.figures.values())
     variant = "quick variant" if result.quick else "full variant"
     return f"""<section id="{e(lab.id)}">
 <{heading}>{e(lab.id)} — {e(lab.name)}</{heading}>
 <p class="claim"><b>The notes</b> ({e(lab.source)}): {e(lab.claim)}<br><small>Measured: {e(lab.measures)}</small></p>
 <table><tr><th>quantity</th><th>measured</th><th>notes</th><th>source of the expected value</th></tr>{rows}</table>
-<p>Verdict: <b class="{_css_class(result)}">{e(result.verdict)}</b> ({e(variant)}, {result.seconds:.1f} s).
-Criterion, every check must hold:</p>
-<ul>{checks}</ul>
+<p>Verdict: <b class="{_css_class(result.verdict)}">{e(result.verdict)}</b> ({e(variant)}, {len(result.seeds)} seeds,
+{result.seconds:.1f} s). Each criterion is judged by the 95 % bootstrap interval of its median over the seeds:
+reproduced when the interval clears the claim's threshold, not reproduced when it clears the opposite,
+inconclusive otherwise; the lab is reproduced when every criterion is.</p>
+<table><tr><th>criterion</th><th>median</th><th>95 % interval</th><th>claim</th><th>verdict</th></tr>{criteria}</table>
 <div class="figs">{figures}</div>
 <p>{e(result.note)}</p>
 </section>"""
@@ -83,7 +97,7 @@ def write_combined_report(done: Sequence[tuple[Lab, LabResult]], path: Path) -> 
     e = html.escape
     summary = "".join(
         f"<tr><td><a href='#{e(lab.id)}'>{e(lab.id)}</a></td><td>{e(lab.name)}</td>"
-        f"<td class='{_css_class(result)}'>{e(result.verdict)}</td><td>{result.seconds:.1f} s</td></tr>"
+        f"<td class='{_css_class(result.verdict)}'>{e(result.verdict)}</td><td>{result.seconds:.1f} s</td></tr>"
         for lab, result in done)
     reproduced = sum(result.reproduced for _, result in done)
     body = (f"<h1>trainlab labs: the lectures' claims, measured</h1>"
@@ -96,10 +110,15 @@ def write_combined_report(done: Sequence[tuple[Lab, LabResult]], path: Path) -> 
 
 
 def summary_markdown(done: Sequence[tuple[Lab, LabResult]]) -> str:
-    """The verdict table of docs/labs.md: claim, the key measured numbers (the checks), verdict."""
-    lines = ["| claim | lab | measured (the criterion, with the numbers) | verdict |", "|---|---|---|---|"]
+    """The verdict table of docs/labs.md: claim, each criterion with its median, 95 % interval and
+    threshold, the number of seeds, the verdict."""
+    lines = ["| claim | lab | criteria: median [95 % interval] vs the claim's threshold | seeds | verdict |",
+             "|---|---|---|---|---|"]
     for lab, result in done:
-        measured = "; ".join(f"{'✓' if c.passed else '✗'} {c.text}" for c in result.checks).replace("|", "\\|")
-        lines.append(f"| {lab.id} | {lab.name} | {measured} | **{result.verdict}** |")
+        measured = "<br>".join(f"{_MARK[c.verdict]} {c.summary()}" for c in result.checks).replace("|", "\\|")
+        lines.append(f"| {lab.id} | {lab.name} | {measured} | {len(result.seeds)} | **{result.verdict}** |")
     variants = {"quick" if result.quick else "full" for _, result in done}
     return "\n".join(lines) + f"\n\n(variant: {', '.join(sorted(variants))})\n"
+
+
+_MARK = {"reproduced": "✓", "not reproduced": "✗", "inconclusive": "?"}
