@@ -140,7 +140,8 @@ CASES = [  # name, recipe parameters, rule, coupled weight decay, steps
     ("momentum", {"momentum": 0.5, "weight_decay": 0.1}, momentum_rule(0.1, 0.5), 0.1, 2),
     ("nesterov", {"momentum": 0.9}, nesterov_rule(0.1, 0.9), 0.0, 3),
     ("adagrad", {"weight_decay": 0.1}, adagrad_rule(0.1, 1e-10), 0.1, 2),
-    ("rmsprop", {"alpha": 0.9}, rmsprop_rule(0.1, 0.9, 1e-8), 0.0, 3),
+    ("rmsprop", {}, rmsprop_rule(0.1, 0.9, 1e-8), 0.0, 3),  # default ρ = 0.9, the notes' (torch's is 0.99)
+    ("rmsprop", {"alpha": 0.99}, rmsprop_rule(0.1, 0.99, 1e-8), 0.0, 3),
     ("adam", {"weight_decay": 0.1}, adam_rule(0.1, 0.9, 0.999, 1e-8), 0.1, 2),
     ("adam", {"betas": (0.5, 0.9)}, adam_rule(0.1, 0.5, 0.9, 1e-8), 0.0, 3),
     ("adamw", {"weight_decay": 0.2}, adam_rule(0.1, 0.9, 0.999, 1e-8, decoupled=0.2), 0.0, 2),

@@ -353,3 +353,21 @@ def test_with_warmup_rejects_bad_warmup():
         with_warmup(opt, build(opt, "step", {}), 5, start_factor=2.0)
     with pytest.raises(ValueError, match="steps"):
         with_warmup(opt, None, -1)
+
+
+# ---- cyclic: the half cycle defaults to 4 epochs (the notes: 2–10), whatever the interval ----
+
+@pytest.mark.parametrize("interval, steps_per_epoch", [("epoch", 1), ("step", 7)])
+def test_cyclic_half_cycle_defaults_to_four_epochs(interval, steps_per_epoch):
+    from trainlab.recipe import load_recipe
+    from trainlab.run import _scheduler
+
+    recipe = load_recipe({"name": "t", "data": {"name": "moons"}, "model": {"name": "mlp"},
+                          "optim": {"name": "sgd", "lr": ETA0}, "stopping": {"epochs": 20},
+                          "schedule": {"name": "cyclic", "interval": interval}})
+    opt = optimizer()
+    scheduler = _scheduler(recipe, opt, steps_per_epoch)
+    half = 4 * steps_per_epoch
+    rates = drive(opt, scheduler, range(2 * half + 1))
+    assert rates[0] == pytest.approx(ETA0) and rates[2 * half] == pytest.approx(ETA0)
+    assert max(rates) == pytest.approx(4 * ETA0) and rates.index(max(rates)) == half  # the peak after 4 epochs

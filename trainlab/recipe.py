@@ -122,7 +122,7 @@ class EarlyStoppingSpec(_Spec):
     monitor: str = Field("val_loss", description="a logged metric: loss, accuracy, val_loss, val_accuracy, …")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like, min otherwise")
     min_delta: float = Field(0.0, ge=0, description="a change smaller than this is no improvement")
-    patience: int = Field(10, ge=0, description="epochs without improvement before stopping")
+    patience: int = Field(10, ge=0, description="stop at the patience-th epoch in a row without improvement (Keras)")
     restore_best_weights: bool = Field(False, description="end with the weights of the best epoch")
 
 

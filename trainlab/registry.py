@@ -16,7 +16,8 @@ import pydantic
 from trainlab.errors import did_you_mean
 
 # Parameters a factory receives from the caller, never from the recipe.
-_SUPPLIED_BY_CALLER = {"params", "optimizer", "model", "module", "input_shape", "n_outputs", "seed", "task", "y", "batch_size"}
+_SUPPLIED_BY_CALLER = {"params", "optimizer", "model", "module", "input_shape", "n_outputs", "seed", "task", "y", "batch_size",
+                      "intervals_per_epoch"}
 
 
 @dataclass(frozen=True)

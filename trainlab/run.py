@@ -1,11 +1,12 @@
 """The Run stage: execute a recipe, write its run directory, resume a killed run, reload a model.
 
 A run directory holds ``recipe.yaml`` (resolved, with versions), ``run.json`` (status, data
-shape, final metrics), ``metrics.csv``, ``events.jsonl``, ``checkpoints/`` and ``report.html``;
+shape, final metrics with the final weights' eval-mode ``train_eval_*`` metrics), ``metrics.csv``, ``events.jsonl``, ``checkpoints/`` and ``report.html``;
 with ``diagnose`` also ``probes.csv`` and ``probe_histograms.json``.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import platform
 import sys
@@ -164,6 +165,8 @@ def _scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch
     if "total" in entry.recipe_parameters() and params.get("total") is None:
         per_run = recipe.stopping.epochs * (1 if spec.interval == "epoch" else steps_per_epoch)
         params["total"] = per_run - spec.warmup
+    if "intervals_per_epoch" in inspect.signature(entry.factory).parameters:  # cyclic: a half cycle in epochs
+        params["intervals_per_epoch"] = 1 if spec.interval == "epoch" else steps_per_epoch
     scheduler = _make("schedule", entry.factory, optimizer, **params)
     return _make("schedule.warmup", with_warmup, optimizer, scheduler, spec.warmup, spec.warmup_start)
 

@@ -28,6 +28,10 @@ def penalized_weights(model: nn.Module) -> list[torch.Tensor]:
 def l2() -> Penalty:
     """L2 (ridge): R(W) = Σ W²; its gradient is 2λW (the convention here: no ½ in front).
 
+    This is Keras' ``l2(λ)`` and seed 001's λΣW². Seeds 000, 003 and 004 write the penalty with a
+    ½ in front, (λ/2)‖W‖², whose gradient is λW: a λ taken from those notes is ``weight: λ/2`` here
+    (and torch's ``weight_decay`` λ adds λW to the gradient, the same as ``weight: λ/2``).
+
     Coupled: the term is added to the loss, so adaptive optimizers rescale it like the loss
     gradient. For decoupled weight decay use the optimizer's ``weight_decay`` instead.
     """

@@ -108,12 +108,14 @@ def adagrad(model: nn.Module, lr: float, eps: float = 1e-10, weight_decay: float
 
 
 @optimizers.register("rmsprop")
-def rmsprop(model: nn.Module, lr: float, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
+def rmsprop(model: nn.Module, lr: float, alpha: float = 0.9, eps: float = 1e-8, momentum: float = 0.0,
             weight_decay: float = 0.0, lr_fan_in: bool = False) -> torch.optim.Optimizer:
     """RMSProp: cache ← ρ·cache + (1−ρ)·g², w ← w − η·g/(√cache + ε).
 
-    ρ = ``alpha`` (torch's name), ε = ``eps``. With ``momentum`` μ > 0: b ← μ·b + g/(√cache + ε),
-    w ← w − η·b.
+    ρ = ``alpha`` (torch's name), default 0.9 as in the notes (seed 001: "MeanSquare(w, t) =
+    0.9 MeanSquare(w, t−1) + 0.1 (∂E/∂w)²", Hinton's lecture 6.5, and Keras' ``RMSprop(rho=0.9)``);
+    torch.optim.RMSprop's own default is 0.99 (a longer average: about 100 steps instead of 10).
+    ε = ``eps``. With ``momentum`` μ > 0: b ← μ·b + g/(√cache + ε), w ← w − η·b.
     """
     return torch.optim.RMSprop(_groups(model, lr, weight_decay, lr_fan_in), lr=lr, alpha=alpha, eps=eps,
                                momentum=momentum)
@@ -188,7 +190,10 @@ def lbfgs(model: nn.Module, lr: float, max_iter: int = 20, history_size: int = 1
     Each epoch's ``step(closure)`` runs up to ``max_iter`` iterations and ``max_eval`` loss evaluations
     (default 1.25·max_iter), stopping early when max|g| ≤ ``tolerance_grad`` or a step changes w or L
     by less than ``tolerance_change`` (absolute: with a loss near 1e-6, set it to 0 and use float64);
-    the optimizer's ``last_stop`` says which.
+    the optimizer's ``last_stop`` says which. The tolerances are torch's defaults (tolerance_grad 1e-7,
+    tolerance_change 1e-9). In float32 a small loss ends most steps after about one iteration whatever
+    ``tolerance_change`` is (0 included: the line search finds no float32 decrease; lab C14), so the
+    default is kept; only float64 with ``tolerance_change: 0`` goes below float32's floor.
     Whole training set as one batch by default (``full_batch``). One parameter group, so no weight
     decay (use a penalty) and no ``lr_fan_in``. Wraps torch.optim.LBFGS; checkpoints resume exactly.
     """

@@ -27,26 +27,35 @@ def _check_momentum(optimizer: torch.optim.Optimizer, cycle_momentum: bool, base
 
 @schedules.register("cyclic")
 def cyclic(optimizer: torch.optim.Optimizer, base_lr: float | None = None, max_lr: float | None = None,
-           step_size: int = 2000, mode: Literal["triangular", "triangular2", "exp_range"] = "triangular",
+           step_size: int | None = None, step_epochs: float = 4.0,
+           mode: Literal["triangular", "triangular2", "exp_range"] = "triangular",
            gamma: float = 1.0, cycle_momentum: bool = False, base_momentum: float = 0.8,
-           max_momentum: float = 0.9) -> LRScheduler:
+           max_momentum: float = 0.9, intervals_per_epoch: int = 1) -> LRScheduler:
     """Cyclical rate (Smith 2017): triangles between base_lr and max_lr, 2·step_size intervals each.
 
     With s = ``step_size``, c = ⌊1 + t/(2s)⌋ the cycle and x = |t/s − 2c + 1|:
     η_t = base_lr + (max_lr − base_lr) · max(0, 1 − x) · f, where f = 1 (triangular),
     1/2^{c−1} (triangular2: the amplitude halves each cycle) or γ^t (exp_range).
-    Smith sets s to 2–10 epochs' worth of steps (use ``interval: step``).
+    The notes (seed 000) and Smith set the half cycle to 2–10 epochs: by default s is
+    ``step_epochs`` = 4 epochs' worth of intervals (4 with ``interval: epoch``, 4 × steps per epoch with
+    ``interval: step``); torch's CyclicLR default, 2000 intervals, would be a 2000-epoch half cycle
+    with trainlab's default per-epoch interval.
 
     Parameters:
 
     - ``base_lr``: lower bound (> 0; default η₀ = optim.lr).
-    - ``max_lr``: upper bound (≥ base_lr; default 4 · base_lr, Smith's "base = max/3 or /4").
-    - ``step_size``: s, intervals in each half cycle (≥ 1).
+    - ``max_lr``: upper bound (≥ base_lr; default 4 · base_lr, Smith's "base = max/3 or /4"; the
+      notes' PyTorch example uses 1e-4 and 1e-3, a factor 10 — set it explicitly for that).
+    - ``step_size``: s, intervals in each half cycle (≥ 1); overrides ``step_epochs``.
+    - ``step_epochs``: the half cycle in epochs when ``step_size`` is not given (> 0; default 4).
     - ``mode``: triangular, triangular2 or exp_range.
     - ``gamma``: γ of exp_range (0 < γ ≤ 1).
     - ``cycle_momentum``: also cycle momentum (β₁ for Adam) inversely, from max_momentum to base_momentum.
     - ``base_momentum``, ``max_momentum``: its bounds.
+    - ``intervals_per_epoch``: set by the run (1, or the steps per epoch with ``interval: step``).
     """
+    require(step_epochs > 0, "step_epochs", step_epochs, "positive")
+    step_size = max(1, round(step_epochs * intervals_per_epoch)) if step_size is None else step_size
     low = base_rate(optimizer) if base_lr is None else base_lr
     high = 4.0 * low if max_lr is None else max_lr
     require(low > 0, "base_lr", base_lr, "positive")
@@ -72,6 +81,12 @@ def one_cycle(optimizer: torch.optim.Optimizer, total: int | None = None, max_lr
     η_t = a(η_s, η_max, t/t₁) for t ≤ t₁, then a(η_max, η_e, (t − t₁)/(t₂ − t₁)); linear anneals
     straight. three_phase: up to t₁, back down to η_s at 2t₁, then to η_e at t₂.
     The schedule ends at t = T − 1; stepping it more than T times is an error.
+
+    Convention: ``optim.lr`` (or ``max_lr``) is the **peak**, as in torch's OneCycleLR and fastai.
+    The notes (seed 002) describe 1cycle from the starting rate η₀: a linear rise to η₁ ≈ 10·η₀ at
+    mid-training, a linear fall back to η₀, then a few epochs far below. That shape is
+    ``{name: one_cycle, max_lr: 10·η₀, div_factor: 10, pct_start: 0.45, anneal_strategy: linear,
+    three_phase: true, final_div_factor: 1000}`` (what lab C25 runs).
 
     Parameters:
 

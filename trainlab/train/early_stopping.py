@@ -52,6 +52,12 @@ class _Monitor:
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs (Keras' semantics).
 
+    Counting: an epoch that improves on the best by more than ``min_delta`` resets the wait to 0;
+    every other epoch adds 1; training stops at the epoch where the wait reaches ``patience`` — the
+    ``patience``-th epoch in a row without improvement (``patience: 0`` stops at the first, as in
+    Keras, where 0 and 1 behave alike). The notes (seed 004) use Keras' default ``patience=0``;
+    trainlab's default is 10, since a noisy validation curve rarely improves every single epoch.
+
     With ``restore_best_weights`` the model ends with the weights of the best epoch — whether
     training stopped early or ran all its epochs — before the final checkpoint is written.
     """
@@ -73,7 +79,7 @@ class EarlyStopping(Callback):
                 self.best_weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
         else:
             self.wait += 1
-            if self.wait > self.patience:
+            if self.wait >= self.patience:
                 state.should_stop = True
                 state.stop_reason = (f"early stopping: {watch.monitor} did not improve for {self.patience} epochs "
                                      f"after epoch {watch.best_epoch} ({watch.best:.4g})")
