@@ -10,7 +10,9 @@ import yaml
 
 from trainlab.cli import main
 from trainlab.diagnose.doctor import diagnose, fixed_recipe, write_fixed_recipe
-from trainlab.diagnose.findings import bias_variance
+from trainlab.diagnose.evidence import RunEvidence
+from trainlab.diagnose.findings import Finding, Remedy, bias_variance, new_remedies
+from trainlab.diagnose.rules import run_rules
 from trainlab.errors import TrainlabError
 from trainlab.recipe import load_recipe
 from trainlab.run import run_recipe
@@ -141,6 +143,7 @@ def test_cli_doctor_text_json_and_fix(tmp_path, capsys):
     assert main(["doctor", str(run_dir), "--json"]) == 0
     parsed = json.loads(capsys.readouterr().out)
     assert parsed[0]["name"] == "lr_too_high" and parsed[0]["remedies"][0]["changes"] == {"optim.lr": 1.0}
+    assert parsed[0]["confidence"]["against"] in ("noise", "threshold") and parsed[0]["confidence"]["ratio"] > 1
     assert main(["doctor", str(run_dir), "--fix"]) == 0
     assert "recipe.fixed.yaml" in capsys.readouterr().out
     assert main(["doctor", str(tmp_path / "nowhere")]) == 2
@@ -167,7 +170,7 @@ def test_report_opens_with_the_diagnosis(tmp_path):
     run_dir = run(moons(optim={"name": "sgd", "lr": 10.0}), tmp_path)
     page = (run_dir / "report.html").read_text()
     assert page.index("<h2>Diagnosis</h2>") < page.index("<h2>Results</h2>")
-    assert "training diverged" in page and "--set optim.lr=1" in page
+    assert "training diverged" in page and "--set optim.lr=1" in page and "confidence: " in page
 
 
 def test_live_doctor_stops_at_a_non_finite_loss_naming_step_and_layer():
@@ -230,11 +233,28 @@ HEALTHY = {
     "moons_batchnorm_adamw": {"data": {"name": "moons", "n_samples": 600, "preprocess": "zscore", "batch_size": 32},
                               "model": {"name": "mlp", "hidden": [64, 64], "batchnorm": True},
                               "optim": {"name": "adamw", "lr": 0.003}, "stopping": {"epochs": 15}},
+    "digits_batchnorm_rmsprop_large_val": {
+        "data": {"name": "digits", "preprocess": "zscore", "batch_size": 64, "val_fraction": 0.3, "test_fraction": 0.1},
+        "model": {"name": "mlp", "hidden": [64], "batchnorm": True}, "optim": {"name": "rmsprop", "lr": 0.001},
+        "stopping": {"epochs": 15}},
+    "diabetes_regression_adagrad": {"data": {"name": "diabetes", "preprocess": "zscore", "batch_size": 32},
+                                    "model": {"name": "mlp", "hidden": [32]}, "optim": {"name": "adagrad", "lr": 0.05},
+                                    "stopping": {"epochs": 30}},
+    "moons_lbfgs": {"data": {"name": "moons", "n_samples": 600, "preprocess": "zscore"},
+                    "model": {"name": "mlp", "hidden": [16], "activation": "tanh"},
+                    "optim": {"name": "lbfgs", "lr": 1.0, "max_iter": 5}, "stopping": {"epochs": 10}},
+    "linear_lbfgs_float64": {"data": {"name": "linear"}, "precision": "float64", "model": {"name": "mlp", "hidden": []},
+                             "optim": {"name": "lbfgs", "lr": 1.0}, "stopping": {"epochs": 5}},
+    "breast_cancer_dropout_early_stopping": {
+        "data": {"name": "breast_cancer", "preprocess": "zscore", "batch_size": 32},
+        "model": {"name": "mlp", "hidden": [64], "dropout": 0.3}, "optim": {"name": "adamw", "lr": 0.003},
+        "stopping": {"epochs": 30, "early": {"monitor": "val_loss", "patience": 5, "restore_best_weights": True}}},
 }
 
 
 @pytest.mark.parametrize("name", HEALTHY)
-def test_healthy_runs_get_no_warning(tmp_path, name):
+def test_healthy_runs_get_no_warning(tmp_path, monkeypatch, name):
+    monkeypatch.setattr("trainlab.run._report", lambda run_dir: None)  # the doctor is tested here, not the page
     run_dir = run({"name": name, "seed": 0, "diagnose": True, **HEALTHY[name]}, tmp_path)
     assert (run_dir / "probes.csv").is_file()
     loud = [f"{f.severity} {f.name}: {f.summary}" for f in diagnose(run_dir) if f.severity in ("warning", "error")]
@@ -302,3 +322,83 @@ def test_fix_of_an_exploding_init_trains_better(tmp_path):
     # he_normal, plain SGD at 1e-3 starts slowly (measured 35 % vs the exploded net's 79 % after 10 epochs);
     # a second `doctor --fix` round is what raises the rate.
     assert final_val(better) < 0.1 * final_val(original)
+
+
+# ---- no false alarms: noise, eval-mode train error, remedies the recipe already has ----
+
+def synthetic(val_loss: list[float], n_val: int, recipe: dict | None = None, **columns) -> RunEvidence:
+    """Evidence of a run that never trained: per-epoch columns and the data summary, nothing else."""
+    n = len(val_loss)
+    loss = columns.pop("loss", [1.0 - 0.05 * i for i in range(n)])  # training keeps improving
+    history = [{"epoch": i + 1, "loss": loss[i], "val_loss": val_loss[i],
+                **{k: v[i] for k, v in columns.items()}} for i in range(n)]
+    status = {"data": {"task": "classification", "n_outputs": 3, "n_val": n_val, "n_train": 10 * n_val}}
+    return RunEvidence(Path("."), recipe or {"optim": {"name": "adam", "lr": 0.01}}, status, history)
+
+
+def by_name(run: RunEvidence) -> dict[str, Finding]:
+    return {f.name: f for f in run_rules(run)}
+
+
+def test_a_validation_rise_of_two_examples_is_info_not_a_warning():
+    # iris: 12 validation examples; 0.008 → 0.39 is two examples turning confidently wrong
+    curve = [0.5, 0.1, 0.02, 0.008, 0.01, 0.05, 0.2, 0.39]
+    finding = by_name(synthetic(curve, n_val=12))["overfitting"]
+    assert finding.severity == "info" and "12 validation examples" in finding.summary
+    assert finding.remedies == [] and finding.confidence.ratio is not None
+
+
+def test_a_validation_rise_is_a_warning_only_beyond_three_times_its_noise():
+    steady = [0.9, 0.5, 0.3, 0.25, 0.27, 0.32, 0.38, 0.45, 0.52]  # smooth rise, 500 examples
+    finding = by_name(synthetic(steady, n_val=500))["overfitting"]
+    assert finding.severity == "warning" and finding.confidence.ratio > 3
+    assert finding.to_dict()["confidence"]["against"] == "noise"
+    jumpy = [0.9, 0.5, 0.3, 0.25, 0.45, 0.26, 0.47, 0.27, 0.31]  # the same size of rise inside its own scatter
+    finding = by_name(synthetic(jumpy, n_val=500))["overfitting"]
+    assert finding.severity == "info" and finding.confidence.ratio <= 3
+
+
+def test_the_generalization_gap_uses_eval_mode_train_error():
+    acc, val_acc = [0.6, 0.8, 0.85, 0.9, 0.9], [0.7, 0.8, 0.85, 0.86, 0.86]
+    run = synthetic([0.9, 0.6, 0.5, 0.45, 0.44], n_val=400, accuracy=acc, val_accuracy=val_acc)
+    found = by_name(run)  # train-mode 10 % vs 14 %: no finding, but its source is stated in the evidence
+    assert "overfitting" not in found
+    run.status["final"] = {"train_eval_accuracy": 0.995}  # without dropout the net fits the training set
+    finding = by_name(run)["overfitting"]
+    assert finding.severity == "warning" and finding.evidence["train_error_source"] == "eval mode"
+    assert finding.evidence["train_error"] == pytest.approx(0.005)
+
+
+def test_older_runs_fall_back_to_the_train_mode_average_with_a_caveat():
+    run = synthetic([0.9, 0.6, 0.5, 0.45, 0.44], n_val=400, accuracy=[0.3, 0.4, 0.5, 0.55, 0.6],
+                    val_accuracy=[0.3, 0.4, 0.5, 0.55, 0.6])
+    finding = by_name(run)["underfitting"]
+    assert "predates eval-mode train metrics" in finding.summary
+    assert finding.evidence["train_error_source"].startswith("train-mode")
+
+
+def test_no_remedy_the_recipe_already_has():
+    flat = [0.69 + 0.0001 * (i % 2) for i in range(10)]  # a plateau at chance level
+    recipe = {"optim": {"name": "adam", "lr": 1e-3}, "model": {"init": "he_normal"}}
+    run = synthetic([0.7] * 10, n_val=100, recipe=recipe, loss=flat, accuracy=[0.5] * 10)
+    finding = by_name(run)["plateau"]
+    assert finding.remedies == []  # both of plateau's remedies are already in the recipe
+    finding = Finding("x", "warning", "", {}, "", [Remedy({"optim.name": "adam", "optim.lr": 0.003}, ""),
+                                                   Remedy({"model.activation": "relu", "model.init": "he_normal"}, ""),
+                                                   Remedy({"penalties": [{"name": "l2", "weight": 1e-4}]}, ""),
+                                                   Remedy({"stopping.early": {"patience": 5}}, "")])
+    recipe = {"optim": {"name": "adam", "lr": 0.003}, "model": {"activation": "sigmoid", "init": "he_normal"},
+              "penalties": [{"name": "l2", "weight": 1e-3}], "stopping": {"early": {"patience": 10}}}
+    assert [r.changes for r in new_remedies(finding, recipe).remedies] == [{"model.activation": "relu"}]
+
+
+def test_run_json_records_eval_mode_train_metrics(tmp_path, monkeypatch):
+    monkeypatch.setattr("trainlab.run._report", lambda run_dir: None)
+    recipe = {"name": "dropout", "seed": 0, "data": {"name": "digits", "preprocess": "zscore", "batch_size": 64},
+              "model": {"name": "mlp", "hidden": [64], "dropout": 0.5}, "optim": {"name": "adam", "lr": 0.003},
+              "stopping": {"epochs": 5}}
+    final = json.loads((run(recipe, tmp_path) / "run.json").read_text())["final"]
+    # half the units dropped: the train-mode running average (weights still moving) is a worse fit than
+    # the whole net's on the same examples (measured ~0.35 vs ~0.1)
+    assert final["train_eval_loss"] < final["loss"]
+    assert final["train_eval_accuracy"] > final["accuracy"]

@@ -384,6 +384,16 @@ def _save_within_epoch(run_dir: Path, setup: Setup, state: LoopState) -> Path:
     return save_run_checkpoint(run_dir, setup, state, within_epoch=True)
 
 
+def _train_in_order(setup: Setup) -> TensorBatches | LoaderBatches:
+    """The training split once, in order and without the sampler, to evaluate the final weights on it
+    in evaluation mode, like the validation split (dropout and noise off, batch norm frozen)."""
+    train, data = setup.train, setup.recipe.data
+    size = data.batch_size if data.batch_mode == "online" else train.batch_size  # batches only bound memory
+    if isinstance(train, TensorBatches):
+        return TensorBatches(train.x, train.y, size, shuffle=False)  # the same tensors, no copy
+    return LoaderBatches(train.dataset, size, shuffle=False, device=train.device)
+
+
 def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Path | None) -> RunResult:
     recipe, trainer = setup.recipe, setup.trainer
     events = EventLog(run_dir / "events.jsonl")
@@ -425,7 +435,10 @@ def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Pa
         _report(run_dir)
         raise
     test = {f"test_{k}": v for k, v in trainer.evaluate(setup.test).items()} if setup.test is not None else {}
-    status.update(status="finished", epochs=len(history), final=history[-1] if history else {}, test=test,
+    final = dict(history[-1]) if history else {}
+    if history:  # the train error the doctor compares with the validation error: no dropout or noise
+        final.update({f"train_eval_{k}": v for k, v in trainer.evaluate(_train_in_order(setup)).items()})
+    status.update(status="finished", epochs=len(history), final=final, test=test,
                   **_line_search(line_search))
     if recipe.snapshots is not None and snapshot_files(run_dir / SNAPSHOT_DIR) and (setup.test is not None or setup.val is not None):
         status["snapshots"] = evaluate_snapshots(setup).to_dict()

@@ -19,14 +19,14 @@ import yaml
 
 from trainlab.diagnose.evidence import RunEvidence
 from trainlab.diagnose.findings import SEVERITIES, Finding
-from trainlab.diagnose.rules import RULES
+from trainlab.diagnose.rules import run_rules
 from trainlab.recipe import apply_overrides, validate_recipe
 
 
 def diagnose(run_dir: str | Path, bayes_error: float = 0.0) -> list[Finding]:
     """Every rule's findings for the run, most severe first."""
     run = RunEvidence.load(run_dir, bayes_error)
-    findings = [finding for rule in RULES for finding in rule(run)]
+    findings = run_rules(run)
     return sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
 
 
@@ -66,6 +66,8 @@ def render_text(findings: list[Finding]) -> str:
     lines = []
     for finding in findings:
         lines.append(f"{finding.severity.upper()}: {finding.name}: {finding.summary}")
+        if finding.confidence is not None:
+            lines.append(f"  confidence: {finding.confidence.text()}")
         lines.append(f"  why: {finding.explanation}")
         evidence = ", ".join(f"{k}={_short(v)}" for k, v in finding.evidence.items())
         lines.append(f"  evidence: {evidence}")

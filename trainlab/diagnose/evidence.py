@@ -59,6 +59,46 @@ class RunEvidence:
         return self.status.get("data", {}).get("task", "classification")
 
     @property
+    def n_val(self) -> int:
+        """Validation examples (0 when the run has no validation split or does not say)."""
+        return int(self.status.get("data", {}).get("n_val") or 0)
+
+    @property
+    def n_train(self) -> int:
+        return int(self.status.get("data", {}).get("n_train") or 0)
+
+    def train_eval(self, metric: str) -> tuple[float, bool]:
+        """The final weights' ``metric`` on the training split in evaluation mode (dropout and noise
+        off, batch norm frozen), as run.json records it (``final.train_eval_<metric>``), and True.
+        Older runs lack it: then the last epoch's train-mode running average, and False."""
+        final = self.status.get("final") or {}
+        value = final.get(f"train_eval_{metric}")
+        if value is not None and math.isfinite(value):
+            return float(value), True
+        column = self.column(metric)
+        return (column[-1] if column else math.nan), False
+
+    def final_weights_epoch(self) -> int:
+        """The 0-based epoch whose weights the run ended with: the last, or with early stopping's
+        ``restore_best_weights`` the best epoch of its monitor (replaying its rule: an improvement
+        beats the best by more than ``min_delta``; ``auto`` maximizes accuracy, minimizes the rest)."""
+        last = len(self.history) - 1
+        early = (self.recipe.get("stopping") or {}).get("early") or {}
+        if not early.get("restore_best_weights"):
+            return last
+        monitor = early.get("monitor", "val_loss")
+        mode = early.get("mode", "auto")
+        if mode == "auto":
+            mode = "max" if monitor.removeprefix("val_") == "accuracy" else "min"
+        delta, best, best_epoch = float(early.get("min_delta") or 0.0), None, last
+        for epoch, value in enumerate(self.column(monitor)):
+            if not math.isfinite(value):
+                continue
+            if best is None or (value < best - delta if mode == "min" else value > best + delta):
+                best, best_epoch = value, epoch
+        return best_epoch
+
+    @property
     def lr(self) -> float:
         return float(self.recipe.get("optim", {}).get("lr", 1e-3))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,10 +22,59 @@ class Remedy:
 
 
 @dataclass(frozen=True)
+class Confidence:
+    """How sure a finding is: its ``effect`` against the ``noise`` of the estimate it rests on
+    (``against="noise"``), or, for a statistic that is not a noisy estimate (a count, a probe median),
+    against the rule's threshold (``against="threshold"``); ``ratio`` = effect / noise. A fact read
+    off the run (a NaN loss, identical weights) is ``exact`` with no ratio. ``basis`` says what the
+    noise or threshold is.
+
+    >>> Confidence.of(0.6, 0.15, "scatter of the validation curve").text()
+    'effect 0.6 = 4× the noise (0.15: scatter of the validation curve)'
+    """
+
+    effect: float | None
+    noise: float | None
+    ratio: float | None
+    basis: str
+    against: str = "noise"  # noise | threshold | exact
+
+    @classmethod
+    def of(cls, effect: float, noise: float, basis: str, against: str = "noise") -> Confidence:
+        ratio = effect / noise if noise > 0 and math.isfinite(noise) else (math.inf if noise == 0 else 0.0)
+        return cls(float(effect), float(noise), _json_float(ratio), basis, against)
+
+    @classmethod
+    def beyond(cls, value: float, threshold: float, basis: str) -> Confidence:
+        """A statistic against the rule's threshold; ``ratio`` is how many times beyond it (either side)."""
+        if value > threshold:
+            ratio = value / threshold if threshold > 0 else math.inf
+        else:
+            ratio = threshold / value if value > 0 else math.inf
+        return cls(float(value), float(threshold), _json_float(ratio), basis, "threshold")
+
+    @classmethod
+    def exact(cls, basis: str) -> Confidence:
+        return cls(None, None, None, basis, "exact")
+
+    def text(self) -> str:
+        if self.against == "exact" or self.ratio is None:
+            return f"exact ({self.basis})"
+        times = "∞" if self.ratio >= 1e6 else f"{self.ratio:.2g}"
+        if self.against == "threshold":
+            return f"{self.effect:.3g} is {times}× beyond the threshold {self.noise:.3g} ({self.basis})"
+        return f"effect {self.effect:.3g} = {times}× the noise ({self.noise:.3g}: {self.basis})"
+
+
+def _json_float(value: float) -> float:
+    return 1e6 if value == math.inf else value  # JSON has no infinity; 1e6 reads as "beyond doubt"
+
+
+@dataclass(frozen=True)
 class Finding:
     """One thing wrong with a run: ``name`` (a rule), ``severity`` (error, warning, info), a one-line
     ``summary`` with the key numbers, the ``evidence`` (numbers, layers, epochs), an ``explanation``
-    in the lectures' terms and ``remedies``, best first."""
+    in the lectures' terms, ``remedies``, best first, and its ``confidence`` (effect against noise)."""
 
     name: str
     severity: str
@@ -32,9 +82,71 @@ class Finding:
     evidence: dict[str, Any]
     explanation: str
     remedies: list[Remedy] = field(default_factory=list)
+    confidence: Confidence | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def new_remedies(finding: Finding, recipe: dict[str, Any]) -> Finding:
+    """``finding`` without the changes the resolved ``recipe`` already has: a remedy's keys whose value
+    the recipe already holds are dropped, and a remedy left with no change is dropped. The doctor
+    applies this to every finding, so no rule can suggest what the run already does.
+
+    >>> f = Finding("x", "warning", "", {}, "", [Remedy({"optim.name": "adam", "optim.lr": 0.003}, "a"),
+    ...                                             Remedy({"model.init": "he_normal", "model.dropout": 0.3}, "b")])
+    >>> recipe = {"optim": {"name": "adam", "lr": 3e-3}, "model": {"init": "he_normal", "dropout": 0.0}}
+    >>> [r.changes for r in new_remedies(f, recipe).remedies]
+    [{'model.dropout': 0.3}]
+    """
+    kept = []
+    for remedy in finding.remedies:
+        changes = {k: v for k, v in remedy.changes.items() if not _already_has(_lookup(recipe, k), v)}
+        if changes:
+            kept.append(remedy if changes == remedy.changes else Remedy(changes, remedy.why))
+    return Finding(finding.name, finding.severity, finding.summary, finding.evidence, finding.explanation, kept,
+                   finding.confidence)
+
+
+_MISSING = object()
+
+
+def _lookup(recipe: dict[str, Any], key: str) -> Any:
+    value: Any = recipe
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _named(value: Any) -> Any:
+    """A catalogue entry as a dict: ``"relu"`` and ``{"name": "relu"}`` are the same choice."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _already_has(current: Any, proposed: Any) -> bool:
+    """Whether the recipe value ``current`` already is the change ``proposed``: equal numbers (to
+    rounding), the same catalogue name with the proposed parameters, a settings block (e.g.
+    ``stopping.early``) already switched on, or a list of named entries (penalties) all present."""
+    if current is _MISSING:
+        return False
+    if isinstance(proposed, bool) or isinstance(current, bool):
+        return current is proposed
+    if isinstance(proposed, (int, float)) and isinstance(current, (int, float)):
+        return math.isclose(current, proposed, rel_tol=1e-6)
+    if isinstance(proposed, list):
+        names = {(_named(c) or {}).get("name") for c in current or [] if isinstance(_named(c), dict)}
+        return all(isinstance(_named(p), dict) and _named(p).get("name") in names for p in proposed)
+    if not isinstance(proposed, dict) and not isinstance(current, dict):
+        return current == proposed
+    proposed, current = _named(proposed), _named(current)
+    if isinstance(proposed, dict) and isinstance(current, dict):
+        if "name" not in proposed:  # a settings block: the technique is already on
+            return True
+        # a parameter the recipe leaves out is at its default: the same technique, already on
+        return all(k not in current or _already_has(current[k], v) for k, v in proposed.items())
+    return current == proposed
 
 
 def _yaml_value(value: Any) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from trainlab.diagnose.evidence import RunEvidence
-from trainlab.diagnose.rules import RULES, symmetric_units
+from trainlab.diagnose.rules import RULES, run_rules, symmetric_units
 from trainlab.train.callbacks import Callback, LoopState
 
 _LAYERS = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
@@ -47,14 +47,12 @@ class DoctorCallback(Callback):
     def on_epoch_end(self, state: LoopState) -> None:
         run = RunEvidence(Path("."), self.recipe, {"data": self.data_info}, list(state.history),
                           self.probes() if self.probes else [])
-        for rule in RULES:
-            if rule is symmetric_units:  # needs the saved weights; `trainlab doctor` checks it
-                continue
-            for finding in rule(run):
-                if finding.severity == "error" and finding.name not in self.reported:
-                    self.reported.add(finding.name)
-                    fix = " ".join(finding.remedies[0].as_overrides()) if finding.remedies else ""
-                    self.warn(f"doctor (epoch {len(state.history)}): {finding.summary}" + (f"; try --set {fix}" if fix else ""))
+        rules = [rule for rule in RULES if rule is not symmetric_units]  # that one needs the saved weights
+        for finding in run_rules(run, rules):
+            if finding.severity == "error" and finding.name not in self.reported:
+                self.reported.add(finding.name)
+                fix = " ".join(finding.remedies[0].as_overrides()) if finding.remedies else ""
+                self.warn(f"doctor (epoch {len(state.history)}): {finding.summary}" + (f"; try --set {fix}" if fix else ""))
 
     def state_dict(self) -> dict[str, Any]:
         return {"reported": sorted(self.reported)}

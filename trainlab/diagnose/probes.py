@@ -211,7 +211,11 @@ def _gradient_histogram(g: torch.Tensor, bins: int) -> torch.Tensor:
 
 def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     # One fused call per list instead of one norm per layer: the probe step's cost is mostly launches.
-    return list(torch._foreach_norm(tensors, 2, dtype=torch.float32)) if tensors else []
+    # Norms in float32 (half-precision sums overflow), float64 for float64 runs (torch refuses to narrow).
+    if not tensors:
+        return []
+    dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+    return list(torch._foreach_norm(tensors, 2, dtype=dtype))
 
 
 def _finish(raw: list[float], values: int, units: int) -> dict[str, float]:

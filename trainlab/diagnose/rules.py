@@ -1,7 +1,11 @@
 """The doctor's rules: each reads a run's evidence and returns findings (an empty list when healthy).
 
-Thresholds are chosen so that healthy runs stay silent (tests run eight healthy recipes) while
-each induced pathology is caught (tests induce each one); every threshold is named here.
+Thresholds are chosen so that healthy runs stay silent (tests run a dozen healthy recipes) while
+each induced pathology is caught (tests induce each one); every threshold is named here. A finding
+that rests on a difference between noisy estimates (validation loss, error rates, a loss spike) is a
+warning only when the difference exceeds ``NOISE_FACTOR`` times its noise (:mod:`.noise`); every
+finding carries its :class:`Confidence`. :func:`run_rules` runs them and drops any remedy the recipe
+already has.
 """
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ import statistics
 from collections.abc import Callable
 
 from trainlab.diagnose.evidence import RunEvidence
-from trainlab.diagnose.findings import Finding, Remedy, bias_variance
+from trainlab.diagnose.findings import Confidence, Finding, Remedy, bias_variance, new_remedies
+from trainlab.diagnose.noise import MIN_VAL_EXAMPLES, NOISE_FACTOR, binomial_se, difference_noise, loss_se
 
 BOUNDED = ("sigmoid", "tanh", "lecun_tanh")
 DIVERGE_FACTOR = 1.05  # final loss above 105 % of the first epoch's: training made things worse
@@ -77,7 +82,8 @@ def non_finite_loss(run: RunEvidence) -> list[Finding]:
     return [Finding("non_finite_loss", "error", f"the loss became non-finite in epoch {epoch} (lr {run.lr:g}){where}",
                     evidence, explanation,
                     [_lower_lr(run, 10, "a 10× smaller rate keeps each step inside the region where the loss "
-                                        "decreases"), *_batchnorm(run)])]
+                                        "decreases"), *_batchnorm(run)],
+                    Confidence.exact("the recorded loss is not a finite number"))]
 
 
 def _chance_loss(run: RunEvidence) -> float | None:
@@ -104,7 +110,10 @@ def learning_rate_too_high(run: RunEvidence) -> list[Finding]:
     exploded = chance is not None and losses[peak] > EXPLODED_FACTOR * chance
     if exploded and peak == 0 and _explosive_at_start(run):
         exploded = False  # huge from the first step, before any update: the init (exploding_gradients), not the rate
-    if losses[-1] > DIVERGE_FACTOR * losses[0] or exploded:
+    noise = difference_noise(losses)  # the noise of a difference between two epochs of the training loss
+    rise = losses[-1] - losses[0]
+    diverged = losses[-1] > DIVERGE_FACTOR * losses[0] and rise > NOISE_FACTOR * noise
+    if diverged or exploded:
         summary = (f"training diverged: the loss reached {losses[peak]:.3g} in epoch {peak + 1} "
                    f"(chance level {chance:.3g})" if exploded else
                    f"training diverged: loss rose from {losses[0]:.4g} to {losses[-1]:.4g}")
@@ -114,29 +123,48 @@ def learning_rate_too_high(run: RunEvidence) -> list[Finding]:
                         "The loss blew up far above what even random guessing scores: steps overshoot the "
                         "minimum. In the lectures' quadratic picture, a rate above 2/λ_max makes every step "
                         "grow the error.",
-                        [_lower_lr(run, 10, "a 10× smaller rate")])]
-    # a spike must also matter on the scale of the whole curve: over 5 % of the first epoch's loss
-    spikes = [i + 1 for i in range(1, len(losses))
-              if losses[i] > SPIKE_FACTOR * min(losses[:i]) and losses[i] - min(losses[:i]) > 0.05 * losses[0]]
+                        [_lower_lr(run, 10, "a 10× smaller rate")],
+                        Confidence.beyond(losses[peak], EXPLODED_FACTOR * chance, "10× the chance loss ln K")
+                        if exploded else Confidence.of(rise, noise, "scatter of the training-loss curve"))]
+    # a spike must also matter on the scale of the whole curve (over 5 % of the first epoch's loss)
+    # and stand out of the curve's epoch-to-epoch noise
+    rises = {i + 1: losses[i] - min(losses[:i]) for i in range(1, len(losses))
+             if losses[i] > SPIKE_FACTOR * min(losses[:i]) and losses[i] - min(losses[:i]) > 0.05 * losses[0]
+             and losses[i] - min(losses[:i]) > NOISE_FACTOR * noise}
+    spikes = list(rises)
     if len(spikes) >= 2:
         return [Finding("lr_too_high", "warning", f"the loss spiked in {len(spikes)} epochs (first: epoch {spikes[0]})",
                         {"spike_epochs": spikes, "lr": run.lr},
                         "The loss jumps far above its best value again and again: single steps are too long "
                         "and throw the weights out of the valley they had reached.",
-                        [_lower_lr(run, 3, "a 3× smaller rate")])]
-    deltas = [b - a for a, b in itertools.pairwise(losses)]
+                        [_lower_lr(run, 3, "a 3× smaller rate")],
+                        Confidence.of(min(rises.values()), noise, "scatter of the training-loss curve; the "
+                                                                  "smallest spike"))]
+    # Oscillating weights show in the validation loss, measured in eval mode on fixed examples; the
+    # training loss is a running average over minibatches with dropout and batch statistics on, which
+    # zig-zags by itself near convergence. So: the validation curve when there is one, and its
+    # step must exceed the sampling noise of one epoch's estimate.
+    val = run.column("val_loss")
+    curve, n = (val, run.n_val) if len(_finite(val)) == len(losses) else (losses, run.n_train)
+    deltas = [b - a for a, b in itertools.pairwise(curve)]
     if len(deltas) >= 4:
         changes = sum(1 for a, b in itertools.pairwise(deltas) if a * b < 0) / (len(deltas) - 1)
-        level = statistics.fmean(losses[len(losses) // 2:])
+        level = statistics.fmean(curve[len(curve) // 2:])
         amplitude = statistics.fmean(abs(d) for d in deltas) / max(level, 1e-12)
-        if changes > OSCILLATION_SIGN_CHANGES and amplitude > OSCILLATION_AMPLITUDE and level > 0.1 * losses[0]:
+        sampling = NOISE_FACTOR * loss_se(level, n, run.task) / max(level, 1e-12) if n else 0.0
+        if (changes > OSCILLATION_SIGN_CHANGES and amplitude > max(OSCILLATION_AMPLITUDE, sampling)
+                and level > 0.1 * curve[0]):
             return [Finding("lr_too_high", "warning",
-                            f"the loss oscillates: direction changed in {changes:.0%} of epochs, by {amplitude:.0%}",
+                            f"the {'validation ' if curve is val else ''}loss oscillates: direction changed in "
+                            f"{changes:.0%} of epochs, by {amplitude:.0%}",
                             {"sign_changes": changes, "relative_amplitude": amplitude, "lr": run.lr},
                             "The loss goes up and down from epoch to epoch instead of settling: the steps bounce "
                             "across the valley (the lectures' zig-zag on an elongated quadratic).",
                             [_lower_lr(run, 3, "a 3× smaller rate"),
-                             Remedy({"schedule": "plateau"}, "cut the rate when the validation loss stalls")])]
+                             Remedy({"schedule": "plateau"}, "cut the rate when the validation loss stalls")],
+                            Confidence.beyond(amplitude, max(OSCILLATION_AMPLITUDE, sampling),
+                                              "mean |Δloss| relative to the loss level, against 5 % or "
+                                              "3× the sampling noise"))]
     return []
 
 
@@ -161,7 +189,8 @@ def learning_rate_too_low(run: RunEvidence) -> list[Finding]:
                     "Every epoch improves a little and nothing goes wrong: the steps are simply too short. "
                     "A larger rate covers the same path in fewer epochs (a healthy update is about 1e-3 of "
                     "the weight's size per step).",
-                    [Remedy({"optim.lr": float(f"{run.lr * 10:.3g}")}, "a 10× larger rate")])]
+                    [Remedy({"optim.lr": float(f"{run.lr * 10:.3g}")}, "a 10× larger rate")],
+                    Confidence.beyond(drop, SLOW_TOTAL_DROP, "share of the first loss removed"))]
 
 
 def plateau(run: RunEvidence) -> list[Finding]:
@@ -183,10 +212,24 @@ def plateau(run: RunEvidence) -> list[Finding]:
                     "a fresh initialization scheme breaks symmetry.",
                     [Remedy({"optim.name": "adam", "optim.lr": 1e-3}, "Adam's per-weight step sizes cross flat "
                                                                       "regions"),
-                     Remedy({"model.init": _init_for(run)}, "a variance-preserving initialization")])]
+                     Remedy({"model.init": _init_for(run)}, "a variance-preserving initialization")],
+                    Confidence.beyond(spread, PLATEAU_RANGE, "relative range of the loss over the last half"))]
 
 
 # ---- generalization ----
+
+
+def _train_error(run: RunEvidence) -> tuple[float, str]:
+    """The final weights' training error and where it comes from: measured in evaluation mode on the
+    training split (the notes, seed 000: "para comparar el error de entrenamiento con el de validación
+    se debe evaluar con toda la red sin dropout"), or, for runs recorded before that, the last epoch's
+    train-mode running average (dropout and noise on, weights still moving), with a caveat."""
+    accuracy, eval_mode = run.train_eval("accuracy")
+    source = "eval mode" if eval_mode else "train-mode running average (older run: dropout on, weights moving)"
+    return 1 - accuracy, source
+
+
+_CAVEAT = " (train error from the train-mode running average: this run predates eval-mode train metrics)"
 
 
 def overfitting(run: RunEvidence) -> list[Finding]:
@@ -194,25 +237,56 @@ def overfitting(run: RunEvidence) -> list[Finding]:
     if len(_finite(val)) < 4 or len(_finite(val)) < len(val):
         return []
     best = min(range(len(val)), key=val.__getitem__)
-    rising = best <= len(val) - 4 and val[-1] > OVERFIT_RISE * val[best] and train[-1] < train[best]
+    end = run.final_weights_epoch()  # with restore_best_weights the run keeps an earlier epoch's weights
+    n_val = run.n_val
+    effects: list[tuple[str, Confidence]] = []
+    # The validation loss of the weights the run ended with rose 15 % above its minimum, at least three
+    # epochs after it, while training improved; its noise: the curve's epoch-to-epoch scatter, or the
+    # sampling error of a mean over n_val examples, the larger.
+    rise = val[end] - val[best]
+    if best <= end - 3 and val[end] > OVERFIT_RISE * val[best] and train[end] < train[best]:
+        noise = max(difference_noise(val), loss_se(val[end], n_val, run.task) if n_val else 0.0)
+        effects.append(("rise", Confidence.of(rise, noise, f"validation-loss scatter and sampling error of "
+                                                            f"{n_val or '?'} examples")))
     accuracy, val_accuracy = run.column("accuracy"), run.column("val_accuracy")
-    gap = None
-    n_val = run.status.get("data", {}).get("n_val", 0)
-    if run.task == "classification" and accuracy and _finite(val_accuracy) and n_val:
-        gap = bias_variance(1 - accuracy[-1], 1 - val_accuracy[-1], run.bayes_error)
-        # a gap within two standard errors of the validation error is noise of a small validation set
-        error = 1 - val_accuracy[-1]
-        if gap.variance <= 2 * math.sqrt(max(error * (1 - error), 1e-4) / n_val):
-            gap = None
-    if not rising and not (gap and gap.high_variance):
+    evidence: dict = {"best_val_epoch": best + 1, "best_val_loss": val[best], "final_val_loss": val[end],
+                      "n_val": n_val}
+    train_error, source = math.nan, ""
+    if run.task == "classification" and _finite(accuracy) and math.isfinite(val_accuracy[end] if val_accuracy else math.nan):
+        train_error, source = _train_error(run)
+        val_error = 1 - val_accuracy[end]
+        gap = bias_variance(train_error, val_error, run.bayes_error)
+        if gap.high_variance:  # over the lectures' 5 points; its noise: both errors' binomial standard errors
+            noise = math.hypot(binomial_se(val_error, n_val), binomial_se(train_error, run.n_train))
+            effects.append(("gap", Confidence.of(gap.variance, noise, f"binomial SE of {n_val} validation and "
+                                                                      f"{run.n_train} training examples")))
+            evidence.update(train_error=train_error, val_error=val_error, generalization_gap=gap.variance,
+                            train_error_source=source)
+    if not effects:
         return []
-    evidence = {"best_val_epoch": best + 1, "best_val_loss": val[best], "final_val_loss": val[-1]}
-    summary = f"validation loss rose from {val[best]:.4g} (epoch {best + 1}) to {val[-1]:.4g} while training improved"
-    if gap and gap.high_variance:
-        evidence.update(train_error=1 - accuracy[-1], val_error=1 - val_accuracy[-1], generalization_gap=gap.variance)
-        if not rising:
-            summary = (f"large generalization gap: train error {1 - accuracy[-1]:.1%}, validation error "
-                       f"{1 - val_accuracy[-1]:.1%} (high variance)")
+    kind, confidence = max(effects, key=lambda e: e[1].ratio or 0.0)
+    if kind == "rise":
+        what = f"validation loss rose from {val[best]:.4g} (epoch {best + 1}) to {val[end]:.4g}"
+    else:
+        what = (f"generalization gap: train error {evidence['train_error']:.1%}, validation error "
+                f"{evidence['val_error']:.1%}")
+    caveat = _CAVEAT if kind == "gap" and source != "eval mode" else ""
+    if n_val < MIN_VAL_EXAMPLES:
+        share = f"{1 / n_val:.0%}" if n_val else "all"
+        return [Finding("overfitting", "info",
+                        f"{what}, but with {n_val} validation examples (one is {share} of the error) no "
+                        f"judgement is possible{caveat}", evidence,
+                        f"Below {MIN_VAL_EXAMPLES} validation examples one example moves the validation error by "
+                        "more than the 5-point threshold of the bias/variance rule: a larger validation split "
+                        "(data.val_fraction) or cross-validation is needed to see overfitting.", [], confidence)]
+    if not any((c.ratio or 0.0) > NOISE_FACTOR for _, c in effects):
+        return [Finding("overfitting", "info", f"{what}: within {NOISE_FACTOR:g}× the noise of the validation "
+                                               f"estimate ({confidence.ratio:.2g}×), not evidence of "
+                                               f"overfitting{caveat}", evidence,
+                        "The difference is of the size the validation estimate varies by from epoch to epoch "
+                        "and from sample to sample.", [], confidence)]
+    summary = what + (" while training improved" if kind == "rise" else " (high variance)") + caveat
+    summary += f"; {confidence.ratio:.2g}× the noise"
     remedies = [Remedy({"stopping.early": {"monitor": "val_loss", "patience": 5, "restore_best_weights": True}},
                        f"stop near epoch {best + 1} and keep its weights")]
     if run.model_name in ("mlp", "cnn1d", "cnn2d"):
@@ -222,27 +296,36 @@ def overfitting(run: RunEvidence) -> list[Finding]:
     return [Finding("overfitting", "warning", summary, evidence,
                     "The network fits the training set ever better while it gets worse on data it has not seen: "
                     "high variance. More data, regularization (dropout, L2, augmentation) or early stopping "
-                    "shrink the gap.", remedies)]
+                    "shrink the gap.", remedies, confidence)]
 
 
 def underfitting(run: RunEvidence) -> list[Finding]:
     accuracy, val_accuracy = run.column("accuracy"), run.column("val_accuracy")
     if run.task != "classification" or not _finite(accuracy):
         return []
-    val_error = 1 - val_accuracy[-1] if _finite(val_accuracy) else 1 - accuracy[-1]
-    diagnosis = bias_variance(1 - accuracy[-1], val_error, run.bayes_error)
+    train_error, source = _train_error(run)
+    end = run.final_weights_epoch()
+    val_error = 1 - val_accuracy[end] if _finite(val_accuracy) else train_error
+    diagnosis = bias_variance(train_error, val_error, run.bayes_error)
     if not diagnosis.high_bias:
         return []
-    return [Finding("underfitting", "warning",
-                    f"high avoidable bias: train error {1 - accuracy[-1]:.1%} vs Bayes error {run.bayes_error:.1%}",
-                    {"train_error": 1 - accuracy[-1], "bayes_error": run.bayes_error,
-                     "avoidable_bias": diagnosis.avoidable_bias, "verdict": diagnosis.verdict},
+    confidence = Confidence.of(diagnosis.avoidable_bias, binomial_se(train_error, run.n_train),
+                               f"binomial SE of {run.n_train} training examples")
+    evidence = {"train_error": train_error, "bayes_error": run.bayes_error, "avoidable_bias": diagnosis.avoidable_bias,
+                "verdict": diagnosis.verdict, "train_error_source": source}
+    caveat = _CAVEAT if source != "eval mode" else ""
+    summary = f"high avoidable bias: train error {train_error:.1%} vs Bayes error {run.bayes_error:.1%}{caveat}"
+    if (confidence.ratio or 0.0) <= NOISE_FACTOR:
+        return [Finding("underfitting", "info", f"{summary}, within {NOISE_FACTOR:g}× its noise", evidence,
+                        "The training error is above the Bayes error by no more than a few training examples' worth.",
+                        [], confidence)]
+    return [Finding("underfitting", "warning", summary, evidence,
                     "The model does not even fit the training set: avoidable bias (train error minus the Bayes "
                     "error). A bigger model, longer training or a better optimizer come first; regularization "
                     "would make it worse. (Give the Bayes error with --bayes-error when it is not 0.)",
                     [Remedy({"stopping.epochs": int(run.recipe.get("stopping", {}).get("epochs", 20)) * 2},
                             "train twice as long"),
-                     Remedy({"optim.name": "adam", "optim.lr": 3e-3}, "an adaptive optimizer")])]
+                     Remedy({"optim.name": "adam", "optim.lr": 3e-3}, "an adaptive optimizer")], confidence)]
 
 
 # ---- inside the network (probes) ----
@@ -277,7 +360,27 @@ def vanishing_gradients(run: RunEvidence) -> list[Finding]:
                     {"grad_norm_by_layer": grads, "weak_layers": weak, "ratio": first / largest},
                     "Backpropagation multiplies the gradient by each layer's weights and activation derivative; "
                     f"with {run.activation} (derivative ≤ {'1/4' if run.activation == 'sigmoid' else '1'}) the "
-                    "product shrinks layer after layer, so the early layers barely learn.", remedies)]
+                    "product shrinks layer after layer, so the early layers barely learn.", remedies,
+                    Confidence.beyond(first / largest, VANISHING_RATIO, "first layer's median gradient norm over "
+                                                                        "the largest layer's"))]
+
+
+def _residual_scale(run: RunEvidence) -> Callable[[dict], float]:
+    """The size of the loss's own gradient at a probe row's epoch. A cross-entropy's gradient with
+    respect to the logits is bounded (‖softmax − onehot‖ ≤ √2): 1. A squared error's is 2·residual,
+    so it grows with the targets' scale (diabetes targets are ~150): the RMS residual √MSE of that
+    epoch, when above 1 (z-scored targets leave residuals below 1, and a near-perfect fit must not
+    inflate the ratio)."""
+    if run.task != "regression":
+        return lambda row: 1.0
+    losses = run.column("loss")
+
+    def scale(row: dict) -> float:
+        epoch = int(row["epoch"]) - 1
+        loss = losses[epoch] if 0 <= epoch < len(losses) else math.nan
+        return max(1.0, math.sqrt(loss)) if math.isfinite(loss) and loss > 0 else 1.0
+
+    return scale
 
 
 def exploding_gradients(run: RunEvidence) -> list[Finding]:
@@ -287,10 +390,12 @@ def exploding_gradients(run: RunEvidence) -> list[Finding]:
     if len(grads) < 2:
         return []
     relative = {}
+    scale = _residual_scale(run)
     for layer in grads:  # median ‖∇W‖/‖W‖ over the first epoch and over the run, the larger (training may calm it)
         rows = [r for r in run.probes if int(r["layer"]) == layer and r["weight_norm"] > 0]
-        ratios = [r["grad_norm"] / r["weight_norm"] for r in rows if math.isfinite(r["grad_norm"])]
-        early = [r["grad_norm"] / r["weight_norm"] for r in rows if r["epoch"] == 1 and math.isfinite(r["grad_norm"])]
+        ratios = [r["grad_norm"] / r["weight_norm"] / scale(r) for r in rows if math.isfinite(r["grad_norm"])]
+        early = [r["grad_norm"] / r["weight_norm"] / scale(r) for r in rows
+                 if r["epoch"] == 1 and math.isfinite(r["grad_norm"])]
         if ratios:
             relative[layer] = max(statistics.median(ratios), statistics.median(early) if early else 0.0)
     huge = {layer: r for layer, r in relative.items() if r > EXPLODING_RELATIVE}
@@ -313,7 +418,10 @@ def exploding_gradients(run: RunEvidence) -> list[Finding]:
                     "product grow geometrically with depth (the lectures' product of random matrices), and the "
                     "loss and its gradients reach values no step size can follow.",
                     [Remedy({"model.init": _init_for(run)}, "a variance-preserving initialization"),
-                     *_batchnorm(run), _lower_lr(run, 10, "smaller steps")])]
+                     *_batchnorm(run), _lower_lr(run, 10, "smaller steps")],
+                    Confidence.beyond(first / last, EXPLODING_RATIO, "first layer's median gradient norm over the "
+                                                                     "last layer's") if toward_input else
+                    Confidence.beyond(max(huge.values()), EXPLODING_RELATIVE, "median ‖∇W‖/‖W‖ of the worst layer"))]
 
 
 def saturated_units(run: RunEvidence) -> list[Finding]:
@@ -332,7 +440,8 @@ def saturated_units(run: RunEvidence) -> list[Finding]:
                     f"at the {run.activation} bounds",
                     {"saturated_by_layer": saturated},
                     f"Units sit where {run.activation} is flat, so their derivative is almost 0 and they pass back "
-                    "no gradient; the usual cause is weights (or inputs) too large for the fan-in.", remedies)]
+                    "no gradient; the usual cause is weights (or inputs) too large for the fan-in.", remedies,
+                    Confidence.beyond(max(saturated.values()), SATURATED, "median share of saturated activations"))]
 
 
 def dead_relus(run: RunEvidence) -> list[Finding]:
@@ -354,7 +463,8 @@ def dead_relus(run: RunEvidence) -> list[Finding]:
                     "recovers; large steps push many units there at once.",
                     [_lower_lr(run, 10, "smaller steps do not knock units into the dead region"),
                      Remedy({"model.activation": {"name": "leaky_relu", "alpha": 0.01}},
-                            "Leaky ReLU keeps a small slope for negative inputs, so no unit dies")])]
+                            "Leaky ReLU keeps a small slope for negative inputs, so no unit dies")],
+                    Confidence.beyond(max(final.values()), DEAD, "share of units silent on the last probed batch"))]
 
 
 def symmetric_units(run: RunEvidence) -> list[Finding]:
@@ -368,7 +478,8 @@ def symmetric_units(run: RunEvidence) -> list[Finding]:
                     {"layers": identical, "init": run.recipe.get("model", {}).get("init")},
                     "Units that start equal get equal gradients and stay equal forever, so a layer of n units "
                     "works like one unit (the lectures' zero-initialization example).",
-                    [Remedy({"model.init": _init_for(run)}, "random initial weights break the symmetry")])]
+                    [Remedy({"model.init": _init_for(run)}, "random initial weights break the symmetry")],
+                    Confidence.exact("all rows of the weight matrix equal to 1e-7 of their scale"))]
 
 
 # ---- the data ----
@@ -389,7 +500,11 @@ def unnormalized_inputs(run: RunEvidence) -> list[Finding]:
                     "Inputs far from zero mean and unit variance make the error surface elongated (slow, "
                     "zig-zagging descent) and push the first layer's units into saturation (LeCun, Efficient "
                     "BackProp).",
-                    [Remedy({"data.preprocess": "zscore"}, "z-score each feature on the training split")])]
+                    [Remedy({"data.preprocess": "zscore"}, "z-score each feature on the training split")],
+                    Confidence.beyond(stats["mean_abs_max"], INPUT_MEAN, "largest |feature mean|")
+                    if stats["mean_abs_max"] > INPUT_MEAN else
+                    Confidence.beyond(stats["std_median"], INPUT_STD[0] if stats["std_median"] < INPUT_STD[0]
+                                      else INPUT_STD[1], "median feature std"))]
 
 
 def class_imbalance(run: RunEvidence) -> list[Finding]:
@@ -404,7 +519,8 @@ def class_imbalance(run: RunEvidence) -> list[Finding]:
                     {"class_counts": counts, "ratio": ratio},
                     "With few examples of a class, most batches contain none, and a model that ignores the "
                     "class still scores well on accuracy; look at per-class recall.",
-                    [Remedy({"data.sampler": "class_balanced"}, "every batch holds each class equally")])]
+                    [Remedy({"data.sampler": "class_balanced"}, "every batch holds each class equally")],
+                    Confidence.beyond(ratio, IMBALANCE, "largest class over smallest, counted"))]
 
 
 RULES: list[Callable[[RunEvidence], list[Finding]]] = [
@@ -412,3 +528,9 @@ RULES: list[Callable[[RunEvidence], list[Finding]]] = [
     learning_rate_too_high, learning_rate_too_low, plateau, overfitting, underfitting, unnormalized_inputs,
     class_imbalance,
 ]
+
+
+def run_rules(run: RunEvidence, rules: list[Callable[[RunEvidence], list[Finding]]] = RULES) -> list[Finding]:
+    """Every rule's findings, each without the remedies the run's recipe already has: the one place
+    remedies are checked against the resolved recipe, so no rule can suggest what the run does."""
+    return [new_remedies(finding, run.recipe) for rule in rules for finding in rule(run)]

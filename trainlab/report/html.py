@@ -73,7 +73,7 @@ def _diagnosis(run_dir: Path) -> str:
 
 
 def diagnosis_section(run_dir: Path) -> str:
-    """The doctor's findings as HTML: severity, summary, explanation, evidence and fixes."""
+    """The doctor's findings as HTML: severity, summary, explanation, evidence, confidence and fixes."""
     from trainlab.diagnose.doctor import diagnose
 
     findings = diagnose(run_dir)
@@ -85,9 +85,10 @@ def diagnosis_section(run_dir: Path) -> str:
                         f"{html.escape(r.why)}</li>" for r in f.remedies)
         evidence = html.escape(", ".join(f"{k}={v if not isinstance(v, float) else f'{v:.4g}'}"
                                          for k, v in f.evidence.items()))
+        sure = f"<br><small>confidence: {html.escape(f.confidence.text())}</small>" if f.confidence else ""
         items.append(f"<div class='finding {html.escape(f.severity)}'><b>{html.escape(f.severity.upper())}</b> "
                      f"{html.escape(f.summary)}<br><small>{html.escape(f.explanation)}</small><br>"
-                     f"<small>evidence: {evidence}</small><ul>{fixes}</ul></div>")
+                     f"<small>evidence: {evidence}</small>{sure}<ul>{fixes}</ul></div>")
     return "".join(items) + "<p><small>Apply the first fixes: <code>trainlab doctor RUN_DIR --fix</code>.</small></p>"
 
 
