@@ -16,6 +16,8 @@ from trainlab.registry import optimizers, samplers
 from trainlab.train.callbacks import Callback, describe_loop
 from trainlab.train.metrics import accuracy
 from trainlab.train.outputs import StepCheckpointer
+from trainlab.optim.stages import optimizer_parts
+from trainlab.train.loop_parts import schedule_step
 from trainlab.train.trainer import NonFiniteLoss, Trainer
 
 
@@ -94,7 +96,7 @@ def test_non_finite_loss_stops_with_the_epoch():
 def test_step_schedule_per_epoch_is_logged():
     x, y = blobs()
     trainer = make_trainer(lr=0.4)
-    trainer.scheduler = torch.optim.lr_scheduler.StepLR(trainer.optimizer, step_size=2, gamma=0.5)
+    trainer.callbacks.append(schedule_step(torch.optim.lr_scheduler.StepLR(trainer.optimizer, step_size=2, gamma=0.5)))
     history = trainer.fit(TensorBatches(x, y, 64), epochs=5)
     assert [h["lr"] for h in history] == [0.4, 0.4, 0.2, 0.2, 0.1]
 
@@ -200,8 +202,10 @@ def test_full_batch_epochs_have_no_checkpoint_inside_and_sums_follow_the_precisi
     x, y = blobs()
     saved = []
     model = nn.Sequential(nn.Linear(2, 2)).double()
-    trainer = Trainer(model, optimizers.get("lbfgs").factory(model, lr=1.0), F.cross_entropy,
-                      callbacks=[StepCheckpointer(1, lambda s: saved.append(s.batch) or Path("x.json"))])
+    optimizer = optimizers.get("lbfgs").factory(model, lr=1.0)
+    trainer = Trainer(model, optimizer, F.cross_entropy,
+                      callbacks=[StepCheckpointer(1, lambda s: saved.append(s.batch) or Path("x.json")),
+                                 *optimizer_parts(optimizer)])
     trainer.fit(TensorBatches(x.double(), y, 32), epochs=2)  # L-BFGS takes the whole set: one step per epoch
     assert trainer.state.steps_per_epoch == 1 and saved == []
     assert trainer.state.sums[0].dtype == torch.float64  # float64 runs log float64 losses

@@ -32,7 +32,10 @@ from trainlab.nn.augment import Augment
 from trainlab.nn.init import apply_init
 from trainlab.nn.noise import GaussianNoise
 from trainlab.nn.penalties import make_penalty, make_proximal_step
+from trainlab.optim.quasi_newton import BFGS, LBFGS
 from trainlab.optim.schedules import with_warmup
+from trainlab.optim.schedules_base import monitored
+from trainlab.optim.stages import has_line_search_stops, line_search_stop, optimizer_parts, stages
 from trainlab.recipe import Recipe, load_recipe
 from trainlab.tools.snapshots import SNAPSHOT_DIR, evaluate_snapshots, snapshot_callback, snapshot_ends, snapshot_files
 from trainlab.train.callbacks import Callback, LoopState
@@ -47,6 +50,7 @@ from trainlab.train.checkpoint import (
 from trainlab.train.early_stopping import BestCheckpoint, EarlyStopping
 from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, TASK_OF_METRIC
 from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog, LineSearchStops, StepCheckpointer
+from trainlab.train.loop_parts import ProximalStep, RecordLosses, schedule_step
 from trainlab.train.trainer import Trainer
 
 TENSOR_PATH_LIMIT = 2 * 1024**3  # bytes of training data kept on the device on the "auto" loader
@@ -82,6 +86,7 @@ class Setup:
     test: Any
     loss: str
     metrics: list[str] = field(default_factory=list)
+    scheduler: Any = None  # the learning-rate schedule (its state goes into checkpoints), or None
 
 
 def _check_data(name: str, x: np.ndarray, y: np.ndarray) -> None:
@@ -145,8 +150,7 @@ _RANDOM_IN_TRAINING = (torch.nn.Dropout, torch.nn.RReLU, GaussianNoise, Augment)
 def _check_line_search(model: torch.nn.Module, optimizer: torch.optim.Optimizer, name: str) -> None:
     """L-BFGS/BFGS evaluate the loss several times per step and assume the same function each time;
     dropout, noise, augmentation and RReLU draw anew at every evaluation, which breaks the line search."""
-    stages = getattr(optimizer, "stages", (optimizer,))
-    if not any(getattr(stage, "needs_closure", False) for stage in stages):
+    if not any(isinstance(stage, (LBFGS, BFGS)) for stage in stages(optimizer)):
         return
     random = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _RANDOM_IN_TRAINING)})
     if random:
@@ -169,6 +173,20 @@ def _scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch
         params["intervals_per_epoch"] = 1 if spec.interval == "epoch" else steps_per_epoch
     scheduler = _make("schedule", entry.factory, optimizer, **params)
     return _make("schedule.warmup", with_warmup, optimizer, scheduler, spec.warmup, spec.warmup_start)
+
+
+def _loop_parts(optimizer: torch.optim.Optimizer, scheduler, recipe: Recipe, train, proximal_step,
+                loss_fn) -> list[Callback]:
+    """The loop's optional parts this recipe needs (trainlab.train.loop_parts), and nothing else."""
+    parts = optimizer_parts(optimizer)
+    if scheduler is not None:
+        parts.append(schedule_step(scheduler, recipe.schedule.interval, monitored(scheduler)))
+    if proximal_step is not None:
+        parts.append(ProximalStep(proximal_step))
+    sampler = train.sampler
+    if sampler is not None and sampler.wants_losses:
+        parts.append(RecordLosses(sampler.record, lambda: train.last_index, loss_fn))
+    return parts
 
 
 def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
@@ -237,19 +255,18 @@ def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
     penalty_specs = [(p.name, p.weight, p.params(), p.per_layer) for p in recipe.penalties]
     penalty = _make("penalties", make_penalty, model, penalty_specs)
     proximal_step = _make("penalties", make_proximal_step, model, penalty_specs, optimizer)
-    trainer = Trainer(
-        model, optimizer, registry.losses.get(loss_name).factory(),
-        metrics={m: registry.metrics.get(m).factory() for m in metric_names},
-        scheduler=scheduler, schedule_interval=recipe.schedule.interval, penalty=penalty, after_step=proximal_step,
-        callbacks=callbacks,
-    )
+    loss_fn = registry.losses.get(loss_name).factory()
+    callbacks = [*callbacks, *_loop_parts(optimizer, scheduler, recipe, train, proximal_step, loss_fn)]
+    trainer = Trainer(model, optimizer, loss_fn, metrics={m: registry.metrics.get(m).factory() for m in metric_names},
+                      penalty=penalty, callbacks=callbacks)
     info = {"task": data.task, "input_shape": list(data.input_shape), "model_input_shape": list(input_shape),
             "n_outputs": data.n_outputs,
             "class_names": data.class_names, "n_train": len(splits.train[0]),
             "n_val": 0 if splits.val is None else len(splits.val[0]),
             "n_test": 0 if splits.test is None else len(splits.test[0]),
             "input_stats": _input_stats(preprocessor(x_train)), **_class_counts(data.task, splits.train[1])}
-    setup = Setup(recipe, device, data.task, info, preprocessor, model, trainer, train, val, test, loss_name, metric_names)
+    setup = Setup(recipe, device, data.task, info, preprocessor, model, trainer, train, val, test, loss_name, metric_names,
+                  scheduler)
     if recipe.snapshots is not None:
         snapshot_ends(setup)  # a schedule with no cycle end inside the run fails now, not after training
     return setup
@@ -277,7 +294,7 @@ def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str
     tensors.update({f"optimizer.{k}": v for k, v in optim_tensors.items()})
     tensors.update({f"preprocess.{k}": v for k, v in setup.preprocessor.state_dict().items()})
     tensors.update(_rng_tensors(setup.device))
-    sampler = getattr(setup.train, "sampler", None)
+    sampler = setup.train.sampler
     if sampler is not None:
         tensors.update({f"sampler.{k}": v for k, v in sampler.state_dict().items()})
     callbacks = {}
@@ -288,7 +305,7 @@ def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str
         callbacks[name_] = cb_state
     body = {
         "epoch": len(state.history), "step": state.step, "history": state.history, "optimizer": optim_rest,
-        "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
+        "scheduler": setup.scheduler.state_dict() if setup.scheduler is not None else None,
         "callbacks": callbacks,
     }
     name = name or f"epoch-{len(state.history):04d}"
@@ -318,15 +335,15 @@ def restore(setup: Setup, checkpoint: Path) -> None:
     try:
         setup.model.load_state_dict(split_prefix(tensors, "model"))
         trainer.optimizer.load_state_dict(optimizer_from_parts(split_prefix(tensors, "optimizer"), body["optimizer"]))
-        if trainer.scheduler is not None:
-            trainer.scheduler.load_state_dict(body["scheduler"])
+        if setup.scheduler is not None:
+            setup.scheduler.load_state_dict(body["scheduler"])
     except (RuntimeError, KeyError, ValueError) as e:
         raise CheckpointError(f"checkpoint {checkpoint} does not match this recipe's model: {e}") from None
     setup.preprocessor.load_state_dict(split_prefix(tensors, "preprocess"))
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and setup.device.type == "cuda":
         torch.cuda.set_rng_state(tensors["rng.cuda"], setup.device)
-    sampler = getattr(setup.train, "sampler", None)
+    sampler = setup.train.sampler
     if sampler is not None:
         sampler.load_state_dict(split_prefix(tensors, "sampler"))
     for callback in trainer.callbacks:
@@ -339,7 +356,7 @@ def restore(setup: Setup, checkpoint: Path) -> None:
     trainer.state.history = list(body["history"])
     trainer.state.step = body["step"]
     if body.get("within_epoch"):
-        trainer.resume_within_epoch(**body["within_epoch"])
+        trainer.resume_within_epoch(**body["within_epoch"], replay=sampler.replay if sampler is not None else None)
 
 
 # ---- run directories ----
@@ -414,8 +431,8 @@ def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Pa
     trainer.callbacks.append(DoctorCallback(recipe.to_dict(), setup.data_info, probes=latest))
     if recipe.snapshots is not None:
         trainer.callbacks.append(snapshot_callback(run_dir, setup, recipe.snapshots.keep))
-    stages = getattr(trainer.optimizer, "stages", (trainer.optimizer,))
-    line_search = LineSearchStops() if any(hasattr(stage, "last_stop") for stage in stages) else None
+    optimizer = trainer.optimizer
+    line_search = LineSearchStops(lambda: line_search_stop(optimizer)) if has_line_search_stops(optimizer) else None
     if line_search is not None:
         trainer.callbacks.append(line_search)
     trainer.callbacks.sort(key=lambda c: c.order)

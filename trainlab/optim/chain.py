@@ -3,9 +3,10 @@
 First-order steps get close to a minimum cheaply; a quasi-Newton method then finishes with far
 fewer, more precise steps. This is the standard recipe for physics-informed networks.
 
-The Trainer protocol the chain speaks (read at the start of every epoch): ``needs_closure`` and
-``full_batch`` are those of the stage now running; ``advance(epoch, logs)`` is called at the end of
-every epoch and is where the chain switches.
+A run steps the chain like any optimizer (``step(closure)`` goes to the stage now running), asks
+:mod:`trainlab.optim.stages` whether that stage wants full batches, and calls ``advance(epoch,
+logs)`` at the end of every epoch (:class:`~trainlab.train.loop_parts.ChainAdvance`): that is where
+the chain switches.
 """
 from __future__ import annotations
 

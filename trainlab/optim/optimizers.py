@@ -167,9 +167,15 @@ def rprop(model: nn.Module, lr: float, etas: tuple[float, float] = (0.5, 1.2),
     loss, so by default the Trainer gives Rprop the whole training set as one batch
     (``full_batch``). No weight decay option: use a penalty.
     """
-    optimizer = torch.optim.Rprop(_groups(model, lr, 0.0, lr_fan_in), lr=lr, etas=etas, step_sizes=step_sizes)
-    optimizer.full_batch = full_batch
-    return optimizer
+    return Rprop(_groups(model, lr, 0.0, lr_fan_in), lr=lr, etas=etas, step_sizes=step_sizes, full_batch=full_batch)
+
+
+class Rprop(torch.optim.Rprop):
+    """torch.optim.Rprop that says whether it wants the whole training set as one batch."""
+
+    def __init__(self, params: Any, *, full_batch: bool = True, **options: Any):
+        super().__init__(params, **options)
+        self.full_batch = full_batch
 
 
 # ---- quasi-Newton methods ----

@@ -28,8 +28,13 @@ def group_scales(optimizer: torch.optim.Optimizer) -> list[float]:
     return [float(group.get("initial_lr", group["lr"])) / eta0 for group in optimizer.param_groups]
 
 
+def monitored(scheduler: LRScheduler | None) -> str | None:
+    """The key of the epoch logs a metric-driven schedule (``plateau``, ``hinton_adaptive``, or one
+    warmed up by :func:`~trainlab.optim.schedules.with_warmup`) is stepped with —
+    ``scheduler.step(logs[monitor])`` once per epoch, after validation — or None for the others."""
+    return getattr(scheduler, "monitor", None)
+
+
 def needs_metric(scheduler: LRScheduler | None) -> bool:
-    """True for a metric-driven schedule (``plateau``, ``hinton_adaptive``, or one warmed up by
-    :func:`~trainlab.optim.schedules.with_warmup`): it has ``monitor``, the key of the epoch logs
-    that the Trainer passes to ``scheduler.step(logs[monitor])`` once per epoch, after validation."""
-    return getattr(scheduler, "monitor", None) is not None
+    """True for a metric-driven schedule (see :func:`monitored`)."""
+    return monitored(scheduler) is not None

@@ -13,7 +13,7 @@ import html
 import io
 import math
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,11 +24,15 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from trainlab.errors import TrainlabError
+from trainlab.optim.quasi_newton import BFGS, LBFGS
 from trainlab.optim.schedules_base import group_scales
+from trainlab.optim.stages import stages, wants_full_batch
 from trainlab.recipe import Recipe, apply_overrides, load_recipe, validate_recipe
 from trainlab.run import Setup, build
 from trainlab.train.checkpoint import atomic_write
+from trainlab.train.callbacks import Callback
 from trainlab.train.metrics import LossFn
+from trainlab.train.trainer import Trainer
 
 
 def geometric_rates(start: float, end: float, steps: int) -> np.ndarray:
@@ -186,22 +190,25 @@ def _batches(train, whole: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
 def range_test(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, train, *,
                start: float = 1e-7, end: float = 10.0, steps: int = 100, beta: float = 0.98,
                diverge: float = 4.0, penalty: Callable[[], torch.Tensor] | None = None,
-               after_step: Callable[[], None] | None = None) -> LRFindResult:
+               callbacks: Sequence[Callback] = ()) -> LRFindResult:
     """Run the range test on ``model`` with ``optimizer`` over ``train`` batches, then restore both.
 
     Step i trains one batch at η_i = start · (end/start)^{i/(N−1)} (each parameter group at
-    η_i times its own ratio to η₀) and records that batch's loss L_i. The test stops after N
-    steps, or as soon as the smoothed loss s_i (:func:`smooth`, β = ``beta``) exceeds
-    ``diverge`` × min_{j≤i} s_j or is not finite.
+    η_i times its own ratio to η₀) with the Trainer's own step — the loss plus ``penalty``, and the
+    ``after_backward``/``after_step`` parts of ``callbacks`` (clipping, the proximal L1 step) — and
+    records that batch's loss L_i.
+    The test stops after N steps, or as soon as the smoothed loss s_i (:func:`smooth`,
+    β = ``beta``) exceeds ``diverge`` × min_{j≤i} s_j or is not finite.
 
     Args:
         train: ``TensorBatches`` or ``LoaderBatches`` (epochs are drawn as needed).
-        penalty, after_step: the Trainer's penalty term and proximal step, if any.
+        penalty, callbacks: the run's penalty term and loop parts (a built run's Trainer has both).
 
     Returns the curve and both suggestions (:data:`SUGGESTIONS`).
     """
+    trainer = Trainer(model, optimizer, loss_fn, penalty=penalty, callbacks=callbacks)
     rates = geometric_rates(start, end, steps)
-    if getattr(optimizer, "needs_closure", False):
+    if any(isinstance(stage, (LBFGS, BFGS)) for stage in stages(optimizer)):
         raise TrainlabError(f"lr-find: optimizer {type(optimizer).__name__} uses a line search, whose step length "
                             "is not a learning rate; run the range test with a first-order optimizer (sgd, adam, …)")
     device = next(model.parameters()).device
@@ -215,15 +222,10 @@ def range_test(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Loss
     average, best, reason, diverged = 0.0, math.inf, f"ran all {steps} steps", None
     try:
         model.train()
-        for i, (lr, (x, y)) in enumerate(zip(rates, _batches(train, getattr(optimizer, "full_batch", False)))):
+        for i, (lr, (x, y)) in enumerate(zip(rates, _batches(train, wants_full_batch(optimizer)))):
             for group, scale in zip(optimizer.param_groups, scales):
                 group["lr"] = float(lr) * scale
-            loss = loss_fn(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            (loss if penalty is None else loss + penalty()).backward()
-            optimizer.step()
-            if after_step is not None:
-                after_step()
+            _, loss = trainer.step(x, y)
             value = loss.item()  # the stop rule needs every step's loss on the host
             average = beta * average + (1 - beta) * value
             current = average / (1 - beta ** (i + 1))
@@ -269,8 +271,8 @@ def lr_find(recipe: Recipe | Setup | str | Path | dict, *, start: float = 1e-7, 
     setup = recipe if isinstance(recipe, Setup) else build(
         recipe if isinstance(recipe, Recipe) else load_recipe(recipe, overrides))
     trainer = setup.trainer
-    return range_test(setup.model, trainer.optimizer, trainer.loss_fn, setup.train, start=start, end=end,
-                      steps=steps, beta=beta, diverge=diverge, penalty=trainer.penalty, after_step=trainer.after_step)
+    return range_test(setup.model, trainer.optimizer, trainer.loss_fn, setup.train, start=start, end=end, steps=steps,
+                      beta=beta, diverge=diverge, penalty=trainer.penalty, callbacks=trainer.callbacks)
 
 
 def apply_to_recipe_file(path: str | Path, lr: float, *, overrides: list[str] | None = None,

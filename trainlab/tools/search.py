@@ -45,7 +45,7 @@ from trainlab.run import RunResult, run_recipe
 from trainlab.tools.search_samplers import PerTrialSeed, StagedSampler, slot_of
 from trainlab.tools.search_storage import default_url, fail_stale_trials, open_storage, shown
 from trainlab.tools.space import Space, apply_values, check_space, load_space
-from trainlab.train.callbacks import Callback, LoopState
+from trainlab.train.callbacks import Callback, LoopState, Order
 from trainlab.train.checkpoint import atomic_write
 from trainlab.train.early_stopping import resolve_mode
 from trainlab.train.trainer import NonFiniteLoss
@@ -122,7 +122,7 @@ def load_recipe_data(source: str | Path | dict[str, Any], overrides: list[str]) 
 class ReportToTrial(Callback):
     """After each epoch: ``trial.report(metric, epoch)``; stop the run when the pruner says so."""
 
-    order = 50
+    order = Order.SEARCH
 
     def __init__(self, trial: Trial, metric: str):
         self.trial, self.metric = trial, metric

@@ -24,7 +24,7 @@ from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, CyclicLR, LRSc
 from trainlab.errors import TrainlabError
 from trainlab.optim.schedules_warmup import Warmup
 from trainlab.recipe import load_recipe
-from trainlab.train.callbacks import Callback, LoopState
+from trainlab.train.callbacks import Callback, LoopState, Order
 from trainlab.train.checkpoint import load_checkpoint, save_checkpoint, split_prefix
 
 if TYPE_CHECKING:  # trainlab.run wires this module in, so it is imported only where used
@@ -71,7 +71,7 @@ class SnapshotCallback(Callback):
     :func:`snapshot_callback` builds the right kind for a run (per-epoch or per-step schedule).
     """
 
-    order = 25  # after the Checkpointer: a snapshot is an extra, never in the way of a resume point
+    order = Order.SNAPSHOTS  # after the checkpointers: a snapshot is an extra, never in the way of a resume point
 
     def __init__(self, directory: str | Path, ends: Sequence[int], keep: int | None = None,
                  extra_tensors: Mapping[str, torch.Tensor] | None = None):
@@ -111,7 +111,7 @@ class StepSnapshotCallback(SnapshotCallback):
 
 def snapshot_ends(setup: Setup) -> list[int]:
     """The cycle ends of a built run (in its schedule's intervals); a clear error if there are none."""
-    recipe, scheduler = setup.recipe, setup.trainer.scheduler
+    recipe, scheduler = setup.recipe, setup.scheduler
     per_epoch = recipe.schedule.interval == "epoch"
     total = recipe.stopping.epochs * (1 if per_epoch else len(setup.train))
     try:

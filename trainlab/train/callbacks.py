@@ -1,21 +1,47 @@
 """The callback protocol: a small set of events the Trainer fires, in one place.
 
-Events, in order: ``on_fit_start`` → (``on_epoch_start`` → ``on_batch_end`` per step →
+Events, in order: ``on_fit_start`` → (``on_epoch_start`` → per step [``after_backward`` (once per
+loss evaluation: a line search evaluates several times) → ``after_step`` → ``on_batch_end``] →
 ``on_epoch_end``) per epoch → ``on_fit_end``. Every hook receives the :class:`LoopState`.
 A callback stops training by setting ``state.should_stop = True``; the Trainer checks the flag
-after every batch and every epoch. ``on_batch_end`` costs nothing unless a callback overrides
-it. Callbacks run in ascending ``order``; ``state_dict``/``load_state_dict`` let a callback's
-own state travel in checkpoints.
+after every batch and every epoch. The per-step events cost nothing unless a callback overrides
+them. Callbacks run in ascending ``order`` (an :class:`Order`); ``state_dict``/``load_state_dict``
+let a callback's own state travel in checkpoints.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 import torch
 from torch import nn
 
-EVENTS = ("on_fit_start", "on_epoch_start", "on_batch_end", "on_epoch_end", "on_fit_end")
+EVENTS = ("on_fit_start", "on_epoch_start", "after_backward", "after_step", "on_batch_end", "on_epoch_end",
+          "on_fit_end")
+
+
+class Order(IntEnum):
+    """Where a callback runs among the others at the same event (lowest first). The loop's own
+    parts come first, so every later callback sees the step, the rate and the stage they leave."""
+
+    BATCH_MODE = -50  # decides, before anything else at epoch start, whether this epoch is one full batch
+    RESUME = -45  # a checkpoint taken inside this epoch: position, sums and rate, before anyone reads them
+    STEP = -40  # completes the optimizer step (the proximal L1 step) before anything reads the weights
+    RECORD = -35  # records the batch's per-example losses for the hard-example sampler
+    SCHEDULE = -30  # steps the learning-rate schedule: per step, or per epoch with the epoch's logs
+    CHAIN = -20  # moves an optimizer chain to its next stage at the end of an epoch
+    DEFAULT = 0
+    PROBES = 2  # training-time probes: before the doctor reads their latest rows
+    DOCTOR = 3  # the live doctor
+    EARLY_STOPPING = 5  # before the checkpointers, so the final checkpoint holds restored weights
+    CSV = 10  # metrics.csv
+    LINE_SEARCH = 15  # tallies L-BFGS stops before a checkpoint includes the step just taken
+    CHECKPOINT = 20  # epoch and in-epoch checkpoints
+    BEST = 25  # checkpoints/best
+    SNAPSHOTS = 26  # snapshot ensembles: after the checkpointers, never in the way of a resume point
+    EVENTS = 30  # events.jsonl
+    SEARCH = 50  # a search trial's pruning report
 
 
 @dataclass
@@ -36,16 +62,23 @@ class LoopState:
     history: list[dict[str, float]] = field(default_factory=list)
     should_stop: bool = False
     stop_reason: str = ""
+    full_batch: bool = False  # this epoch trains on the whole training set as one batch (set at epoch start)
+    out: torch.Tensor | None = None  # the last batch's outputs (detached) and targets, for on_batch_end
+    y: torch.Tensor | None = None
 
 
 class Callback:
     """Base class; override only the events you need."""
 
-    order: int = 0
+    order: int = Order.DEFAULT
 
     def on_fit_start(self, state: LoopState) -> None: ...
 
     def on_epoch_start(self, state: LoopState) -> None: ...
+
+    def after_backward(self, state: LoopState) -> None: ...
+
+    def after_step(self, state: LoopState) -> None: ...
 
     def on_batch_end(self, state: LoopState, loss: torch.Tensor) -> None: ...
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from trainlab.errors import TrainlabError
-from trainlab.train.callbacks import Callback, LoopState
+from trainlab.train.callbacks import Callback, LoopState, Order
 
 MAXIMIZED = ("accuracy",)  # metrics where larger is better; everything else is minimized
 
@@ -62,7 +62,7 @@ class EarlyStopping(Callback):
     training stopped early or ran all its epochs — before the final checkpoint is written.
     """
 
-    order = 5  # before the Checkpointer (20), so the final checkpoint holds the restored weights
+    order = Order.EARLY_STOPPING  # before the checkpointers, so the final checkpoint holds the restored weights
 
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", min_delta: float = 0.0, patience: int = 10,
                  restore_best_weights: bool = False):
@@ -100,7 +100,7 @@ class EarlyStopping(Callback):
 class BestCheckpoint(Callback):
     """Keep ``checkpoints/best``: the epoch with the best ``monitor`` value so far; never stops."""
 
-    order = 25
+    order = Order.BEST
 
     def __init__(self, monitor: str, save: Callable[[LoopState], Path], mode: str = "auto", min_delta: float = 0.0):
         self.watch, self.save = _Monitor(monitor, mode, min_delta), save

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from trainlab.train.callbacks import Callback, LoopState
+from trainlab.train.callbacks import Callback, LoopState, Order
 
 
 class CSVLogger(Callback):
@@ -20,7 +20,7 @@ class CSVLogger(Callback):
     killed run finished after its last checkpoint do not appear twice.
     """
 
-    order = 10
+    order = Order.CSV
 
     def __init__(self, path: Path, columns: list[str]):
         self.path, self.columns = Path(path), columns
@@ -39,7 +39,7 @@ class CSVLogger(Callback):
 class EventLog(Callback):
     """``events.jsonl``: one JSON object per notable event (start, checkpoint, stop, end)."""
 
-    order = 30
+    order = Order.EVENTS
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -62,7 +62,7 @@ class Checkpointer(Callback):
     callback states; it returns the written file.
     """
 
-    order = 20
+    order = Order.CHECKPOINT
 
     def __init__(self, every: int, save: Callable[[LoopState], Path], events: EventLog | None = None):
         self.every, self.save, self.events = every, save, events
@@ -89,7 +89,7 @@ class StepCheckpointer(Callback):
     which the epoch's own checkpoint covers): a long epoch killed midway resumes from the batch
     after the newest one, with the epoch's position, running sums and every RNG state."""
 
-    order = 20
+    order = Order.CHECKPOINT
 
     def __init__(self, every: int, save: Callable[[LoopState], Path], events: EventLog | None = None):
         self.every, self.save, self.events = every, save, events
@@ -110,18 +110,19 @@ class StepCheckpointer(Callback):
 
 
 class LineSearchStops(Callback):
-    """Tallies why each step of an L-BFGS optimizer (alone or as a chain's stage) ended — its
-    ``last_stop`` — so a run can report it: ``{"steps", "iterations", "reasons": {reason: count}}``.
-    Added only to runs that use L-BFGS; other runs pay nothing."""
+    """Tallies why each step of an L-BFGS optimizer (alone or as a chain's stage) ended, so a run can
+    report it: ``{"steps", "iterations", "reasons": {reason: count}}``. ``read()`` gives the last
+    step's ``{"reason", "iterations", …}`` or None (trainlab.optim.stages.line_search_stop). Added
+    only to runs that use L-BFGS; other runs pay nothing."""
 
-    order = 15  # before the checkpointers (20), so a checkpoint includes the step just taken
+    order = Order.LINE_SEARCH  # before the checkpointers, so a checkpoint includes the step just taken
 
-    def __init__(self) -> None:
+    def __init__(self, read: Callable[[], dict[str, Any] | None]) -> None:
+        self.read = read
         self.steps, self.iterations, self.reasons = 0, 0, {}
 
     def on_batch_end(self, state: LoopState, loss: Any) -> None:
-        optimizer = getattr(state.optimizer, "current", state.optimizer)  # a chain's stage in use
-        stop = getattr(optimizer, "last_stop", None)
+        stop = self.read()
         if stop:
             self.steps += 1
             self.iterations += stop["iterations"]

@@ -1,32 +1,47 @@
 """The training loop.
 
-Per step: forward → loss (+ penalty) → zero_grad → backward → step → (proximal step) → (per-step
-schedule) → add the loss and metric sums on the device. Optimizers that need a closure (L-BFGS, BFGS) get one that recomputes the
-batch's loss; those marked ``full_batch`` get the whole training set as one batch; an optimizer with
-``advance(epoch, logs)`` (a chain) hears about every finished epoch; a schedule with a ``monitor``
-(plateau, Hinton's adaptive rate) is stepped with that epoch log value. Nothing is read back to the host until the epoch ends, when all sums
+Per step: ``optimizer.step(closure)``, the closure being zero_grad → forward → loss (+ penalty) →
+backward → ``after_backward`` callbacks; then ``after_step`` callbacks; then the loss and metric
+sums on the device; then ``on_batch_end`` callbacks. Every torch optimizer takes a closure, so
+first-order methods and line searches (L-BFGS, BFGS) share one step: the closure runs once, or as
+often as the line search asks, and the step logs the loss at the point it started from.
+
+Everything optional around the step is a callback (:mod:`trainlab.train.loop_parts`): full-batch
+epochs, schedules, an optimizer chain's switch, the proximal L1 step, hard-example recording,
+resuming inside an epoch. Nothing is read back to the host until the epoch ends, when all sums
 are read in one transfer; a non-finite loss anywhere in the epoch makes the epoch's loss sum
 non-finite, so it is caught there at no per-step cost.
-
-A run can also be checkpointed inside an epoch: ``state.batch``, ``state.seen`` and ``state.sums``
-hold the epoch's position and running sums, and :meth:`Trainer.resume_within_epoch` makes the next
-``fit`` skip the batches already done (the epoch's order is drawn again from its seed) and carry on
-with those sums, so the epoch ends exactly as if it had never stopped.
 """
 from __future__ import annotations
 
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import LRScheduler
 
 from trainlab.errors import TrainlabError
-from trainlab.train.callbacks import Callback, LoopState, overrides
-from trainlab.train.metrics import LossFn, per_example_loss
+from trainlab.train.callbacks import EVENTS, Callback, LoopState, overrides
+from trainlab.train.loop_parts import ResumeWithinEpoch
+from trainlab.train.metrics import LossFn
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class Batches(Protocol):
+    """What the Trainer trains and evaluates on (``TensorBatches``, ``LoaderBatches``)."""
+
+    @property
+    def n_examples(self) -> int: ...
+
+    def __len__(self) -> int: ...  # batches per epoch
+
+    def epoch(self, epoch: int) -> Iterator[Batch]: ...  # epoch ``epoch``'s batches, in its seeded order
+
+    def whole(self) -> Iterator[Batch]: ...  # the whole set as one batch
 
 
 class NonFiniteLoss(TrainlabError):
@@ -53,136 +68,103 @@ class Trainer:
         True
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        loss_fn: LossFn,
-        *,
-        metrics: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] | None = None,
-        scheduler: LRScheduler | None = None,
-        schedule_interval: str = "epoch",
-        penalty: Callable[[], torch.Tensor] | None = None,
-        after_step: Callable[[], None] | None = None,
-        callbacks: Sequence[Callback] = (),
-    ):
-        if schedule_interval not in ("epoch", "step"):
-            raise ValueError(f"schedule_interval must be 'epoch' or 'step', got {schedule_interval!r}")
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, *,
+                 metrics: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] | None = None,
+                 penalty: Callable[[], torch.Tensor] | None = None, callbacks: Sequence[Callback] = ()):
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
-        self.metrics = dict(metrics or {})
-        self.scheduler, self.schedule_interval = scheduler, schedule_interval
-        self.penalty, self.after_step = penalty, after_step
+        self.metrics, self.penalty = dict(metrics or {}), penalty
         self.callbacks = sorted(callbacks, key=lambda c: c.order)
         self.state = LoopState(model, optimizer, epochs=0)
-        self._resume: dict | None = None
+        self._handlers: dict[str, list[Callback]] = {}
 
-    def resume_within_epoch(self, batch: int, seen: int, sums: Sequence[float], lr: float) -> None:
+    def resume_within_epoch(self, batch: int, seen: int, sums: Sequence[float], lr: float,
+                            replay: Callable[[], None] | None = None) -> None:
         """Make the next :meth:`fit` start its first epoch after ``batch`` batches (``seen``
-        examples) with these loss and metric ``sums``; ``lr`` is the rate the epoch started with."""
+        examples) with these loss and metric ``sums``; ``lr`` is the rate the epoch started with;
+        ``replay`` makes the sampler draw that epoch's order again."""
         if len(sums) != 1 + len(self.metrics):
             raise ValueError(f"expected {1 + len(self.metrics)} sums (loss and metrics), got {len(sums)}")
-        self._resume = {"batch": batch, "seen": seen, "sums": list(sums), "lr": lr}
+        self.callbacks = sorted([*self.callbacks, ResumeWithinEpoch(batch, seen, sums, lr, replay)],
+                                key=lambda c: c.order)
+
+    def _resolve(self) -> None:
+        """Sort the callbacks (a run may have added some) and list each event's handlers once."""
+        self.callbacks.sort(key=lambda c: c.order)
+        self._handlers = {event: [c for c in self.callbacks if overrides(c, event)] for event in EVENTS}
 
     def _fire(self, event: str) -> None:
-        for callback in self.callbacks:
-            if overrides(callback, event):
-                getattr(callback, event)(self.state)
+        for callback in self._handlers[event]:
+            getattr(callback, event)(self.state)
 
-    def fit(self, train, val=None, epochs: int = 1) -> list[dict[str, float]]:
+    def fit(self, train: Batches, val: Batches | None = None, epochs: int = 1) -> list[dict[str, float]]:
         """Train until ``epochs`` epochs are done (counting those already in ``state.history``)
         or a callback stops; return the history, one dict of logs per epoch."""
-        state, model, optimizer, loss_fn = self.state, self.model, self.optimizer, self.loss_fn
-        state.epochs, state.steps_per_epoch, state.should_stop = epochs, len(train), False
-        step_scheduler = self.scheduler if self.schedule_interval == "step" else None
-        monitor = getattr(self.scheduler, "monitor", None)
-        batch_callbacks = [c for c in self.callbacks if overrides(c, "on_batch_end")]
-        metric_fns, penalty, after_step = list(self.metrics.values()), self.penalty, self.after_step
-        sampler = getattr(train, "sampler", None)
-        record = sampler.record if sampler is not None and sampler.wants_losses else None
-        weight = next(model.parameters())
-        device, dtype = weight.device, weight.dtype  # the sums keep the model's precision
+        state = self.state
+        state.epochs, state.should_stop = epochs, False
+        self._resolve()
         self._fire("on_fit_start")
         for epoch in range(len(state.history), epochs):
-            state.epoch = epoch
-            resume, self._resume = self._resume, None  # set when a checkpoint was taken inside this epoch
-            state.batch, seen = (resume["batch"], resume["seen"]) if resume else (0, 0)
-            full_batch = getattr(optimizer, "full_batch", False)  # a chain's stage may change it
-            state.steps_per_epoch = 1 if full_batch else len(train)
-            self._fire("on_epoch_start")
-            lr = state.lr = resume["lr"] if resume else optimizer.param_groups[0]["lr"]
-            needs_closure = getattr(optimizer, "needs_closure", False)
-            batches = train.whole() if full_batch else train.epoch(epoch)
-            if resume:
-                if sampler is not None and not full_batch:
-                    sampler.replay()
-                batches = itertools.islice(batches, state.batch, None)  # the same order, from its seed
+            self._start_epoch(epoch, len(train))
+            batches = train.whole() if state.full_batch else train.epoch(epoch)
+            if state.batch:  # resumed inside this epoch: the same seeded order, from the next batch
+                batches = itertools.islice(batches, state.batch, None)
             started = time.perf_counter()
-            model.train()
-            loss_sum, *metric_sums = state.sums = [torch.zeros((), device=device, dtype=dtype)
-                                                   for _ in range(1 + len(metric_fns))]
-            if resume:
-                for total, value in zip(state.sums, resume["sums"]):
-                    total.fill_(value)
-            for x, y in batches:
-                if needs_closure:
-                    out, loss = self._closure_step(x, y)
-                else:
-                    out = model(x)
-                    loss = loss_fn(out, y)
-                    optimizer.zero_grad(set_to_none=True)
-                    (loss if penalty is None else loss + penalty()).backward()
-                    optimizer.step()
-                if after_step is not None:
-                    after_step()
-                if step_scheduler is not None:
-                    step_scheduler.step()
-                seen += len(y)
-                loss_sum.add_(loss.detach(), alpha=len(y))
-                if metric_fns:
-                    detached = out.detach()
-                    for total, metric in zip(metric_sums, metric_fns):
-                        total.add_(metric(detached, y))
-                if record is not None:
-                    record(train.last_index, per_example_loss(loss_fn, out.detach(), y))
-                state.step += 1
-                state.batch += 1
-                state.seen = seen
-                for callback in batch_callbacks:
-                    callback.on_batch_end(state, loss)
-                if state.should_stop:
-                    break
-            logs = {"epoch": epoch + 1, "lr": lr}
-            means = torch.stack([loss_sum, *metric_sums]).div_(max(seen, 1)).tolist()
-            logs.update(zip(["loss", *self.metrics], means))
-            if not math.isfinite(logs["loss"]):
-                raise NonFiniteLoss(
-                    f"the training loss became {logs['loss']} in epoch {epoch + 1}; "
-                    f"lower optim.lr (now {lr:g}) or check the inputs for NaN/inf"
-                )
-            if val is not None:
-                logs.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
-            if monitor is not None:
-                if monitor not in logs:
-                    raise TrainlabError(f"schedule monitors '{monitor}', which this run does not log; "
-                                        f"logged: {', '.join(k for k in logs if k not in ('epoch', 'lr'))}")
-                self.scheduler.step(logs[monitor])
-            elif self.scheduler is not None and step_scheduler is None:
-                self.scheduler.step()
-            if hasattr(optimizer, "advance"):
-                optimizer.advance(epoch + 1, logs)
-            logs["seconds"] = time.perf_counter() - started
-            state.logs = logs
-            state.history.append(logs)
+            self.model.train()
+            self._train_epoch(batches)
+            state.logs = self._epoch_logs(epoch, val, started)
+            state.history.append(state.logs)
             self._fire("on_epoch_end")
             if state.should_stop:
                 break
         self._fire("on_fit_end")
         return state.history
 
-    def _closure_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of an optimizer that re-evaluates the loss (L-BFGS line search, BFGS);
-        returns the outputs and loss at the parameters the step started from."""
-        model, loss_fn, penalty, first = self.model, self.loss_fn, self.penalty, []
+    def _start_epoch(self, epoch: int, steps: int) -> None:
+        state, weight = self.state, next(self.model.parameters())
+        state.epoch, state.batch, state.seen, state.full_batch, state.steps_per_epoch = epoch, 0, 0, False, steps
+        state.lr = self.optimizer.param_groups[0]["lr"]
+        # the sums keep the model's precision (float64 runs sum in float64)
+        state.sums = [torch.zeros((), device=weight.device, dtype=weight.dtype) for _ in range(1 + len(self.metrics))]
+        self._fire("on_epoch_start")
+
+    def _train_epoch(self, batches: Iterator[Batch]) -> None:
+        state, step, metric_fns = self.state, self.step, list(self.metrics.values())
+        loss_sum, *metric_sums = state.sums
+        batch_end = self._handlers["on_batch_end"]
+        for x, y in batches:
+            out, loss = step(x, y)
+            loss_sum.add_(loss, alpha=len(y))
+            for total, metric in zip(metric_sums, metric_fns):
+                total.add_(metric(out, y))
+            state.step, state.batch, state.seen = state.step + 1, state.batch + 1, state.seen + len(y)
+            if batch_end:
+                state.out, state.y = out, y
+                for callback in batch_end:
+                    callback.on_batch_end(state, loss)
+            if state.should_stop:
+                break
+
+    def _epoch_logs(self, epoch: int, val: Batches | None, started: float) -> dict[str, float]:
+        state = self.state
+        logs = {"epoch": epoch + 1, "lr": state.lr}
+        means = torch.stack(state.sums).div_(max(state.seen, 1)).tolist()
+        logs.update(zip(["loss", *self.metrics], means))
+        if not math.isfinite(logs["loss"]):
+            raise NonFiniteLoss(f"the training loss became {logs['loss']} in epoch {epoch + 1}; "
+                                f"lower optim.lr (now {state.lr:g}) or check the inputs for NaN/inf")
+        if val is not None:
+            logs.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+        logs["seconds"] = time.perf_counter() - started
+        return logs
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a batch: ``optimizer.step(closure)`` then the ``after_step``
+        callbacks. Returns the outputs and the data loss (detached) at the parameters the step
+        started from — the closure's first evaluation."""
+        if not self._handlers:
+            self._resolve()
+        model, loss_fn, penalty, state = self.model, self.loss_fn, self.penalty, self.state
+        after_backward, first = self._handlers["after_backward"], []
 
         def closure() -> torch.Tensor:
             self.optimizer.zero_grad(set_to_none=True)
@@ -190,11 +172,15 @@ class Trainer:
             loss = loss_fn(out, y)
             total = loss if penalty is None else loss + penalty()
             total.backward()
-            if not first:  # log the data loss at the starting point, as the plain step does
+            for callback in after_backward:
+                callback.after_backward(state)
+            if not first:
                 first.append((out.detach(), loss.detach()))
             return total  # line searches need the value of the function they differentiate
 
         self.optimizer.step(closure)
+        for callback in self._handlers["after_step"]:
+            callback.after_step(state)
         return first[0]
 
     @torch.no_grad()
@@ -204,9 +190,8 @@ class Trainer:
         was_training = model.training
         model.eval()
         weight = next(model.parameters())
-        device, dtype = weight.device, weight.dtype
-        loss_sum = torch.zeros((), device=device, dtype=dtype)
-        metric_sums = [torch.zeros((), device=device, dtype=dtype) for _ in self.metrics]
+        loss_sum = torch.zeros((), device=weight.device, dtype=weight.dtype)
+        metric_sums = [torch.zeros((), device=weight.device, dtype=weight.dtype) for _ in self.metrics]
         for x, y in batches.epoch(0):
             out = model(x)
             loss_sum.add_(self.loss_fn(out, y), alpha=len(y))
