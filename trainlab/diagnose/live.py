@@ -11,7 +11,7 @@ import torch
 
 from trainlab.diagnose.evidence import RunEvidence
 from trainlab.diagnose.rules import RULES, run_rules, symmetric_units
-from trainlab.train.callbacks import Callback, LoopState
+from trainlab.train.callbacks import Callback, LoopState, Order
 
 _LAYERS = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
@@ -26,7 +26,7 @@ class DoctorCallback(Callback):
     once through ``warn``. A non-finite loss stops training at once, naming the step and the layer
     whose gradient blew up first."""
 
-    order = 3
+    order = Order.DOCTOR
 
     def __init__(self, recipe: dict[str, Any], data_info: dict[str, Any], every: int = 25,
                  probes: Callable[[], list[dict[str, Any]]] | None = None, warn: Callable[[str], None] = _stderr):

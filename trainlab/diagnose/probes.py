@@ -75,7 +75,7 @@ from trainlab.diagnose.probe_files import (
 )
 from trainlab.nn.activations import activation_bounds, is_relu_family
 from trainlab.recipe import DEFAULT_PROBE_EVERY
-from trainlab.train.callbacks import Callback, LoopState
+from trainlab.train.callbacks import Callback, LoopState, Order
 
 __all__ = ["COLUMNS", "HISTOGRAMS_FILE", "PROBES_FILE", "STATS", "ProbedLayer", "Probes", "activation_name",
            "activation_stats", "find_layers", "histogram", "histogram_epochs", "read_histograms", "read_probes"]
@@ -242,7 +242,7 @@ class Probes(Callback):
     numbers) once its epoch has ended.
     """
 
-    order = 2  # before the doctor (3) reads ``latest`` and before the Checkpointer (20) commits the epoch
+    order = Order.PROBES  # before the doctor reads ``latest`` and before the checkpointer commits the epoch
 
     def __init__(self, every: int = DEFAULT_PROBE_EVERY, histograms: int | list[int] = 5, bins: int = 50,
                  run_dir: str | Path | None = None):
