@@ -128,3 +128,20 @@ def test_pca_whitening_feeds_the_model_its_components(tmp_path):
     k = setup.model[1].in_features
     assert 10 < k < 64  # 90 % of the variance of 8×8 digits needs about 20 components
     assert result.test["test_accuracy"] > 0.9
+
+
+def test_registering_the_same_function_again_replaces_it_and_another_is_refused():
+    metrics = registry.Registry("metric")
+
+    def hits(out, y):  # a notebook cell defining and registering a metric…
+        return (out.argmax(1) == y).sum()
+
+    metrics.register("hits")(hits)
+
+    def hits(out, y):  # noqa: F811  …run again after an edit: the same module and name
+        return (out.argmax(1) == y).sum().float()
+
+    metrics.register("hits")(hits)
+    assert metrics.get("hits").factory is hits
+    with pytest.raises(ValueError, match="'hits' is already registered"):
+        metrics.register("hits")(lambda out, y: 0)

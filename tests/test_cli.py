@@ -88,3 +88,12 @@ def test_unwritable_runs_dir_is_a_clear_error(tmp_path, capsys):
 @pytest.mark.parametrize("path", EXAMPLES + [demo_recipe_path()], ids=lambda p: p.stem)
 def test_shipped_recipes_validate(path):
     load_recipe(path)
+
+
+def test_version_is_the_installed_package_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"trainlab {version('trainlab')}"

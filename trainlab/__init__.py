@@ -7,17 +7,23 @@ The flow is Recipe → Run → Report::
     result = trainlab.run_recipe(recipe)
     print(result.test, result.run_dir / "report.html")
 """
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("trainlab")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 from trainlab import data, nn, optim, train  # noqa: F401  (register every technique)
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
 from trainlab.predict import Predictor
 from trainlab.recipe import Recipe, load_recipe
 from trainlab.run import RunResult, load_model, resume_run, run_recipe
-from trainlab.train.callbacks import Callback, LoopState
+from trainlab.run import build
+from trainlab.train.callbacks import Callback, LoopState, Order
 from trainlab.train.trainer import Trainer
 
 __all__ = [
-    "Callback", "CheckpointError", "LoopState", "Predictor", "Recipe", "RecipeError", "RunResult",
-    "Trainer", "TrainlabError", "load_model", "load_recipe", "resume_run", "run_recipe",
+    "Callback", "CheckpointError", "LoopState", "Order", "Predictor", "Recipe", "RecipeError", "RunResult",
+    "Trainer", "TrainlabError", "build", "load_model", "load_recipe", "resume_run", "run_recipe",
 ]

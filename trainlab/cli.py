@@ -101,6 +101,7 @@ def parser() -> argparse.ArgumentParser:
         description="Train neural networks the way the lectures teach it: Recipe → Run → Report.",
         epilog="Start with `trainlab demo`; see `trainlab COMMAND --help` for each command.",
     )
+    main.add_argument("--version", action="version", version=f"trainlab {trainlab.__version__}")
     commands = main.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="train one recipe and write a run directory",

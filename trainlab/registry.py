@@ -20,6 +20,10 @@ _SUPPLIED_BY_CALLER = {"params", "optimizer", "model", "module", "input_shape", 
                       "intervals_per_epoch"}
 
 
+def _origin(factory: Callable) -> tuple[str, str]:
+    return getattr(factory, "__module__", "?"), getattr(factory, "__qualname__", repr(factory))
+
+
 @dataclass(frozen=True)
 class Entry:
     """One registered technique: its name, factory and one-line description."""
@@ -108,11 +112,13 @@ class Registry:
 
     def register(self, name: str, description: str | None = None) -> Callable:
         """Decorator registering ``factory`` under ``name``; the description defaults to the
-        first paragraph of its docstring."""
+        first paragraph of its docstring. Registering a function of the same module and name again
+        (a notebook cell run twice) replaces the entry; another function under a taken name is an error."""
 
         def decorate(factory: Callable) -> Callable:
-            if name in self._entries:
-                raise ValueError(f"{self.kind} '{name}' is already registered")
+            taken = self._entries.get(name)
+            if taken is not None and _origin(taken.factory) != _origin(factory):
+                raise ValueError(f"{self.kind} '{name}' is already registered (by {'.'.join(_origin(taken.factory))})")
             doc = description or " ".join((inspect.getdoc(factory) or "").split("\n\n")[0].split())
             self._entries[name] = Entry(name, factory, doc)
             return factory
