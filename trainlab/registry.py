@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
@@ -26,11 +26,13 @@ def _origin(factory: Callable) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered technique: its name, factory and one-line description."""
+    """One registered technique: its name, factory, one-line description and the ``facts`` its
+    registration states (a metric's ``task`` and ``higher_is_better``, …)."""
 
     name: str
     factory: Callable[..., Any]
     description: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
     def recipe_parameters(self) -> dict[str, inspect.Parameter]:
         """The factory's parameters that a recipe may set (keyword parameters with defaults)."""
@@ -110,9 +112,9 @@ class Registry:
         self.plural = plural or kind + "s"
         self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str, description: str | None = None) -> Callable:
+    def register(self, name: str, description: str | None = None, **facts: Any) -> Callable:
         """Decorator registering ``factory`` under ``name``; the description defaults to the
-        first paragraph of its docstring. Registering a function of the same module and name again
+        first paragraph of its docstring; ``facts`` travel with the entry (``Entry.facts``). Registering a function of the same module and name again
         (a notebook cell run twice) replaces the entry; another function under a taken name is an error."""
 
         def decorate(factory: Callable) -> Callable:
@@ -120,7 +122,7 @@ class Registry:
             if taken is not None and _origin(taken.factory) != _origin(factory):
                 raise ValueError(f"{self.kind} '{name}' is already registered (by {'.'.join(_origin(taken.factory))})")
             doc = description or " ".join((inspect.getdoc(factory) or "").split("\n\n")[0].split())
-            self._entries[name] = Entry(name, factory, doc)
+            self._entries[name] = Entry(name, factory, doc, dict(facts))
             return factory
 
         return decorate

@@ -48,7 +48,7 @@ from trainlab.train.checkpoint import (
     split_prefix,
 )
 from trainlab.train.early_stopping import BestCheckpoint, EarlyStopping
-from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, TASK_OF_METRIC
+from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, metric_task
 from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog, LineSearchStops, StepCheckpointer
 from trainlab.train.loop_parts import ProximalStep, RecordLosses, schedule_step
 from trainlab.train.trainer import Trainer
@@ -100,9 +100,9 @@ def _check_data(name: str, x: np.ndarray, y: np.ndarray) -> None:
 def _task_choices(recipe: Recipe, task: str) -> tuple[str, list[str]]:
     loss = DEFAULT_LOSS[task] if recipe.loss == "auto" else recipe.loss
     names = DEFAULT_METRICS[task] if recipe.metrics == "auto" else list(recipe.metrics)
-    wrong = [m for m in names if TASK_OF_METRIC.get(m, task) != task]
+    wrong = [m for m in names if metric_task(m) not in (None, task)]
     if wrong:
-        fits = [m for m, t in TASK_OF_METRIC.items() if t == task]
+        fits = [m for m in registry.metrics.names() if metric_task(m) in (None, task)]
         raise RecipeError([f"metrics: {wrong} do not apply to {task} data '{recipe.data.name}'; use {fits}"])
     if (task == "classification") != (loss == "cross_entropy"):
         raise RecipeError([f"loss: '{loss}' does not fit {task} data '{recipe.data.name}'; use '{DEFAULT_LOSS[task]}'"])

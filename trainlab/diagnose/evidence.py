@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from trainlab.errors import TrainlabError
+from trainlab.train.metrics import higher_is_better
 
 
 def _float(value: str | None) -> float:
@@ -81,7 +82,7 @@ class RunEvidence:
     def final_weights_epoch(self) -> int:
         """The 0-based epoch whose weights the run ended with: the last, or with early stopping's
         ``restore_best_weights`` the best epoch of its monitor (replaying its rule: an improvement
-        beats the best by more than ``min_delta``; ``auto`` maximizes accuracy, minimizes the rest)."""
+        beats the best by more than ``min_delta``; ``auto`` maximizes a metric registered as higher-is-better, minimizes the rest)."""
         last = len(self.history) - 1
         early = (self.recipe.get("stopping") or {}).get("early") or {}
         if not early.get("restore_best_weights"):
@@ -89,7 +90,7 @@ class RunEvidence:
         monitor = early.get("monitor", "val_loss")
         mode = early.get("mode", "auto")
         if mode == "auto":
-            mode = "max" if monitor.removeprefix("val_") == "accuracy" else "min"
+            mode = "max" if higher_is_better(monitor) else "min"
         delta, best, best_epoch = float(early.get("min_delta") or 0.0), None, last
         for epoch, value in enumerate(self.column(monitor)):
             if not math.isfinite(value):

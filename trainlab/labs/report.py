@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from trainlab.labs import Check, Criterion, Lab, LabResult, Value
+from trainlab.labs import Check, Criterion, Evidence, Lab, LabResult, Value
 from trainlab.train.checkpoint import atomic_write
 
 _STYLE = """
@@ -116,7 +116,8 @@ def summary_markdown(done: Sequence[tuple[Lab, LabResult]]) -> str:
              "|---|---|---|---|---|"]
     for lab, result in done:
         measured = "<br>".join(f"{_MARK[c.verdict]} {c.summary()}" for c in result.checks).replace("|", "\\|")
-        lines.append(f"| {lab.id} | {lab.name} | {measured} | {len(result.seeds)} | **{result.verdict}** |")
+        seeds = len(result.seeds) if any(isinstance(c, Evidence) for c in result.checks) else "exact"
+        lines.append(f"| {lab.id} | {lab.name} | {measured} | {seeds} | **{result.verdict}** |")
     variants = {"quick" if result.quick else "full" for _, result in done}
     return "\n".join(lines) + f"\n\n(variant: {', '.join(sorted(variants))})\n"
 

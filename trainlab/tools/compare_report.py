@@ -34,15 +34,18 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
+from trainlab import registry
 from trainlab.report.html import read_metrics
 from trainlab.report.svg import svg_text
 from trainlab.train.checkpoint import atomic_write
-from trainlab.train.early_stopping import resolve_mode
+from trainlab.train.metrics import higher_is_better
 
 if TYPE_CHECKING:
     from trainlab.tools.compare import Comparison
 
-CURVES = ("loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae")  # plotted when recorded
+def curves() -> list[str]:
+    """The per-epoch columns plotted when recorded: the loss and every registered metric, with their val_."""
+    return [c for name in ("loss", *registry.metrics.names()) for c in (name, f"val_{name}")]
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float | None]:
@@ -73,7 +76,7 @@ def better(metric: str) -> str | None:
     """``higher`` for accuracy-like metrics, ``lower`` for losses, errors and seconds, None for epochs."""
     if metric == "epochs":
         return None
-    return "higher" if resolve_mode(metric.removeprefix("test_"), "auto") == "max" else "lower"
+    return "higher" if higher_is_better(metric) else "lower"
 
 
 @dataclass
@@ -260,7 +263,7 @@ def _runs_table(summary: Summary) -> str:
 
 def write_report(out_dir: Path, summary: Summary, comparison: Comparison) -> Path:
     """Render ``out_dir/report.html`` from the summary and the runs' recorded curves."""
-    columns = [c for c in CURVES if any(c in r.curves for r in summary.runs if r.status == "finished")]
+    columns = [c for c in curves() if any(c in r.curves for r in summary.runs if r.status == "finished")]
     figures = "".join(band_figure(summary, c) for c in columns) or "<p>No finished run yet.</p>"
     varies = "".join(f"<li><code>{html.escape(v.key)}</code>: {html.escape(', '.join(v.values))}</li>"
                      for v in comparison.varies) or "<li>nothing (the recipe as given)</li>"

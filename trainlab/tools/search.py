@@ -47,7 +47,7 @@ from trainlab.tools.search_storage import default_url, fail_stale_trials, open_s
 from trainlab.tools.space import Space, apply_values, check_space, load_space
 from trainlab.train.callbacks import Callback, LoopState, Order
 from trainlab.train.checkpoint import atomic_write
-from trainlab.train.early_stopping import resolve_mode
+from trainlab.train.metrics import higher_is_better
 from trainlab.train.trainer import NonFiniteLoss
 
 STRATEGIES = ("random", "staged", "optuna")
@@ -106,7 +106,7 @@ def direction_of(metric: str, direction: str) -> str:
     """``auto``: maximize accuracy-like metrics, minimize losses and errors."""
     if direction != "auto":
         return direction
-    return "maximize" if resolve_mode(metric, "auto") == "max" else "minimize"
+    return "maximize" if higher_is_better(metric) else "minimize"
 
 
 def load_recipe_data(source: str | Path | dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -14,15 +14,14 @@ import torch
 
 from trainlab.errors import TrainlabError
 from trainlab.train.callbacks import Callback, LoopState, Order
-
-MAXIMIZED = ("accuracy",)  # metrics where larger is better; everything else is minimized
-
+from trainlab.train.metrics import higher_is_better
 
 def resolve_mode(monitor: str, mode: str) -> str:
-    """``auto`` → ``max`` for accuracy-like metrics, ``min`` for losses and errors."""
+    """``auto`` → ``max`` for a metric registered as higher-is-better (accuracy), ``min`` for losses
+    and errors."""
     if mode != "auto":
         return mode
-    return "max" if monitor.removeprefix("val_") in MAXIMIZED else "min"
+    return "max" if higher_is_better(monitor) else "min"
 
 
 class _Monitor:

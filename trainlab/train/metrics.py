@@ -2,7 +2,9 @@
 
 A metric maps a batch's outputs and targets to the *sum* of a per-example quantity as a 0-dim
 tensor on the device; the Trainer adds these sums over an epoch and divides once by the number
-of examples, so nothing is read back to the host during the epoch.
+of examples, so nothing is read back to the host during the epoch. Its registration states its
+``task`` and whether ``higher_is_better``; :func:`higher_is_better` and :func:`metric_task` read
+them (a loss, ``seconds`` or any unregistered column is lower-is-better).
 """
 from __future__ import annotations
 
@@ -28,13 +30,13 @@ def mse() -> LossFn:
     return F.mse_loss
 
 
-@metrics.register("accuracy")
+@metrics.register("accuracy", task="classification", higher_is_better=True)
 def accuracy() -> LossFn:
     """Fraction of examples whose arg-max output is the true class (classification)."""
     return lambda out, y: (out.argmax(dim=1) == y).sum()
 
 
-@metrics.register("mae")
+@metrics.register("mae", task="regression", higher_is_better=False)
 def mae() -> LossFn:
     """Mean absolute error: (1/n) Σᵢ |ŷᵢ − yᵢ| averaged over targets (regression)."""
     return lambda out, y: (out - y).abs().mean(dim=1).sum()
@@ -46,6 +48,29 @@ def per_example_loss(loss_fn: LossFn, out: torch.Tensor, y: torch.Tensor) -> tor
     return losses.reshape(len(y), -1).mean(dim=1)
 
 
+def _metric_name(column: str) -> str:
+    """``val_accuracy``, ``test_accuracy``, ``train_eval_accuracy`` → ``accuracy``."""
+    for prefix in ("train_eval_", "val_", "test_"):
+        if column.startswith(prefix):
+            return column[len(prefix):]
+    return column
+
+
+def higher_is_better(column: str) -> bool:
+    """Whether larger values of a logged column are better: its metric's registered fact; losses,
+    seconds and unregistered names are minimized.
+
+    >>> higher_is_better("val_accuracy"), higher_is_better("val_loss"), higher_is_better("test_mae")
+    (True, False, False)
+    """
+    name = _metric_name(column)
+    return name in metrics and bool(metrics.get(name).facts.get("higher_is_better", False))
+
+
+def metric_task(name: str) -> str | None:
+    """The task a metric is for ("classification", "regression"), or None if it fits any."""
+    return metrics.get(name).facts.get("task") if name in metrics else None
+
+
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
 DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mae"]}
-TASK_OF_METRIC = {"accuracy": "classification", "mae": "regression"}
