@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from trainlab import registry
-from trainlab.cli import demo_recipe_path, main
+from trainlab.cli import main
+from trainlab.commands.demo import demo_recipe_path
 from trainlab.recipe import load_recipe
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))

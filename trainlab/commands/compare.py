@@ -5,10 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from trainlab.commands._common import console
 from trainlab.errors import TrainlabError
 from trainlab.tools.compare import (
     check_parallelism,
@@ -92,5 +92,5 @@ def print_table(summary: Summary, title: str) -> None:
             cells.append(escape(f"{value}\n{note}"))
         failed = f" ({row.failed} failed)" if row.failed else ""
         table.add_row(escape(f"v{row.index}: {row.label}"), f"{row.finished}{failed}", *cells)
-    Console(width=None if sys.stdout.isatty() else 140).print(table)
+    console(140).print(table)
     print("mean ± 95 % CI half-width (t, n−1 dof); p: Welch t-test against v0; ↑ higher is better, ↓ lower is better")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from trainlab.commands._common import console as terminal
 from trainlab.labs import Evidence, Lab, LabResult, all_labs, get_lab, run_all, run_lab
 from trainlab.labs.report import format_value
 
@@ -41,10 +41,6 @@ def _positive(text: str) -> int:
 
 
 _COLOUR = {"reproduced": "green", "not reproduced": "red", "inconclusive": "yellow"}
-
-
-def _console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 120, highlight=False)
 
 
 def print_labs(console: Console) -> None:
@@ -89,7 +85,7 @@ def print_result(console: Console, lab: Lab, result: LabResult) -> None:
 
 
 def run_lab_command(args: argparse.Namespace) -> None:
-    console = _console()
+    console = terminal()
     name = args.name.strip().lower()
     if name == "list":
         print_labs(console)
