@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from trainlab.cli import main
-from trainlab.labs import Check, Evidence, Lab, LabResult, Row, run_lab
+from trainlab.labs import Check, Evidence, Lab, LabResult, Row, all_labs, core, get_lab, lab, run_lab
 from trainlab.labs.report import summary_markdown, write_lab_report
 from trainlab.labs.verdict import combine, median_interval
 
@@ -92,6 +92,46 @@ TOY = Lab(id="C99", name="toy", claim="an effect is positive", measures="a numbe
           experiment=_toy)
 
 
+def _registered_by(module: str, lab_id: str = "C98"):
+    def experiment(quick: bool, out_dir, seeds: tuple[int, ...]) -> LabResult:
+        return LabResult([], [Check("exact", True)])
+
+    experiment.__module__ = module
+    return lab(id=lab_id, name="toy", claim="a claim", measures="a number", source="none")(experiment)
+
+
+def test_lab_decorator_registers_and_a_reimport_replaces_but_another_module_may_not(monkeypatch):
+    monkeypatch.setattr(core, "_REGISTRY", dict(core._REGISTRY))  # what the test registers leaves with it
+    first = _registered_by("claims_a")
+    assert first(True, None, (0,)).reproduced  # the function comes back unchanged
+    registered = get_lab("c98")
+    assert (registered.id, registered.source, registered.quick_seeds, registered.experiment) == ("C98", "none", 3, first)
+    again = _registered_by("claims_a")  # the same module run again (a re-import, a notebook cell)
+    assert get_lab("C98").experiment is again
+    with pytest.raises(ValueError, match=r"lab C98 is already registered \(by claims_a\); claims_b"):
+        _registered_by("claims_b")
+    assert get_lab("C98").experiment is again
+    with pytest.raises(ValueError, match="C<number>"):
+        _registered_by("claims_a", "c98")
+
+
+def test_reloading_a_claim_module_keeps_one_lab(monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(core, "_REGISTRY", dict(core._REGISTRY))
+    module = importlib.import_module("trainlab.labs.claims.c19_bias_variance")
+    importlib.reload(module)
+    assert get_lab("C19").experiment is module.run
+    assert [found.id for found in all_labs()].count("C19") == 1
+
+
+def test_every_lab_lives_in_claims_named_after_its_id():
+    labs = all_labs()
+    assert [found.number for found in labs] == sorted(found.number for found in labs)
+    for found in labs:
+        assert found.experiment.__module__.startswith(f"trainlab.labs.claims.c{found.number:02d}_"), found.id
+
+
 def test_run_passes_the_requested_seeds_and_records_them(tmp_path):
     assert TOY.run(True, None).seeds == (0, 1, 2)  # quick default: 3
     assert TOY.run(False, None).seeds == tuple(range(10))  # full default: 10
@@ -121,13 +161,14 @@ def test_cli_seeds_must_be_a_positive_number(capsys):
         assert "--seeds" in capsys.readouterr().err
 
 
-def test_the_example_lab_in_docs_labs_md_runs(tmp_path):
+def test_the_example_lab_in_docs_labs_md_runs(monkeypatch):
     from pathlib import Path
 
     text = (Path(__file__).parent.parent / "docs" / "labs.md").read_text()
     code = text.split("## Adding a lab")[1].split("```python\n")[1].split("```")[0]
-    namespace: dict = {}
-    exec(compile(code, "docs/labs.md", "exec"), namespace)
-    result = namespace["LAB"].run(True, None, seeds=3)
+    monkeypatch.setattr(core, "_REGISTRY", dict(core._REGISTRY))  # C99 leaves with the test
+    exec(compile(code, "docs/labs.md", "exec"), {"__name__": "docs_labs_example"})
+    assert get_lab("c99").experiment.__module__ == "docs_labs_example"
+    result = get_lab("C99").run(True, None, seeds=3)
     assert result.seeds == (0, 1, 2) and len(result.checks[0].values) == 3
     assert result.verdict in ("reproduced", "not reproduced", "inconclusive")

@@ -21,9 +21,9 @@ from trainlab.cli import main
 from trainlab.diagnose.forward_stats import activation_statistics
 from trainlab.errors import TrainlabError
 from trainlab.labs import Evidence, LabResult, all_labs, get_lab, run_all
-from trainlab.labs.c1_small_init import NOTES_STD as C1_NOTES
-from trainlab.labs.c2_large_init import NOTES_STD as C2_NOTES
-from trainlab.labs.c5_matrix_product import PRODUCTS, SIZE, products
+from trainlab.labs.claims.c01_small_init import NOTES_STD as C1_NOTES
+from trainlab.labs.claims.c02_large_init import NOTES_STD as C2_NOTES
+from trainlab.labs.claims.c05_matrix_product import PRODUCTS, SIZE, products
 
 
 @functools.cache

@@ -11,17 +11,10 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from trainlab.labs import Check, Criterion, Evidence, Lab, LabResult, Value
+from trainlab.labs.core import Check, Criterion, Lab, LabResult, Value
+from trainlab.labs.verdict import Evidence
+from trainlab.report.page import render_page
 from trainlab.train.checkpoint import atomic_write
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;color:#222}
-h1{font-size:1.5em} h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.5em 0} td,th{padding:.2em .8em;border-bottom:1px solid #eee;text-align:right}
-th:first-child,td:first-child{text-align:left} .claim{background:#f6f6f6;padding:.6em 1em;border-left:4px solid #999}
-.reproduced{color:#0a7a2f} .not-reproduced{color:#b00020} .inconclusive{color:#a05a00} .figs{display:flex;flex-wrap:wrap;gap:1em}
-.figs svg{max-width:100%;height:auto} .seeds{font-size:.85em;color:#555}
-"""
 
 
 def format_value(value: Value | None) -> str:
@@ -77,18 +70,9 @@ inconclusive otherwise; the lab is reproduced when every criterion is.</p>
 </section>"""
 
 
-def _page(title: str, body: str) -> str:
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{_STYLE}</style></head><body>
-{body}
-</body></html>
-"""
-
-
 def write_lab_report(lab: Lab, result: LabResult, path: Path) -> Path:
     """Write one lab's page to ``path``; return it."""
-    atomic_write(path, _page(f"trainlab lab {lab.id}", lab_section(lab, result, heading="h1")).encode())
+    atomic_write(path, render_page(f"trainlab lab {lab.id}", lab_section(lab, result, heading="h1")).encode())
     return path
 
 
@@ -100,12 +84,12 @@ def write_combined_report(done: Sequence[tuple[Lab, LabResult]], path: Path) -> 
         f"<td class='{_css_class(result.verdict)}'>{e(result.verdict)}</td><td>{result.seconds:.1f} s</td></tr>"
         for lab, result in done)
     reproduced = sum(result.reproduced for _, result in done)
-    body = (f"<h1>trainlab labs: the lectures' claims, measured</h1>"
-            f"<p>{reproduced} of {len(done)} claims reproduced.</p>"
+    body = (f"<p>{reproduced} of {len(done)} claims reproduced.</p>"
             f"<table><tr><th>claim</th><th>lab</th><th>verdict</th><th>time</th></tr>{summary}</table>"
             + "".join(lab_section(lab, result) for lab, result in done))
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, _page("trainlab labs", body).encode())
+    atomic_write(path, render_page("trainlab labs", body,
+                                   heading="trainlab labs: the lectures' claims, measured").encode())
     return path
 
 

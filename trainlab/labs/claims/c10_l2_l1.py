@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
 from trainlab.recipe import load_recipe
 from trainlab.run import build
@@ -135,6 +135,13 @@ def one_seed(lam: float, seed: int) -> dict:
             "trace": [((t - w_ridge).norm() / w_ridge.norm()).item() for t in trace]}
 
 
+@lab(
+    id="C10", name="L2 reaches ridge; L1 gives exact zeros",
+    claim="L2 (ridge) regularization has the closed form w = (XᵀX + αI)⁻¹Xᵀy for linear regression; L1 (lasso) "
+          "promotes sparse solutions: some parameters have an optimal value of exactly zero.",
+    measures="per seed: distance of GD's L2 weights to the closed form; share of exactly-zero weights with L1 and "
+             "L2 at λ above the universal threshold; the L1 weights' KKT violation",
+    source="000_e75dfcc04a46b84b.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     lambdas = QUICK_LAMBDAS if quick else FULL_LAMBDAS
     measured = {lam: [one_seed(lam, seed) for seed in seeds] for lam in lambdas}
@@ -186,12 +193,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "criterion is judged by the 95 % bootstrap interval of its median over the seeds; GD on this convex "
             "quadratic cannot diverge at η = 0.1.")
     return LabResult(rows, checks, {"c10_ridge": figure}, note)
-
-
-LAB = Lab(
-    id="C10", name="L2 reaches ridge; L1 gives exact zeros",
-    claim="L2 (ridge) regularization has the closed form w = (XᵀX + αI)⁻¹Xᵀy for linear regression; L1 (lasso) "
-          "promotes sparse solutions: some parameters have an optimal value of exactly zero.",
-    measures="per seed: distance of GD's L2 weights to the closed form; share of exactly-zero weights with L1 and "
-             "L2 at λ above the universal threshold; the L1 weights' KKT violation",
-    source="000_e75dfcc04a46b84b.txt", experiment=run)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
 from trainlab.run import build
@@ -100,6 +100,14 @@ def figure(first: dict) -> str:
     return svg_text(fig)
 
 
+@lab(
+    id="C24", name="log-scale random search beats a log grid when importance is unequal",
+    claim="Not all hyperparameters are equally important (e.g. α and ε): random search varies every one of them "
+          "many times, so for the same budget it finds better values than a grid; sample rates on a log scale "
+          "(α = 10^{−4U}).",
+    measures="best validation loss of 9 trials: a 3 × 3 log-spaced grid vs 9 log-uniform random draws over Adam's α "
+             "(important) and ε (unimportant), digits, per seed",
+    source="004_95ad34fad61cb9b4.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     runs = [measure(seed) for seed in seeds]
     names = ("log grid 3×3", "log-scale random")
@@ -124,13 +132,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "against a *linear* grid, which measured the scale, not random vs grid; in one dimension a log grid "
             "does as well as log-scale random search.")
     return LabResult(rows, checks, {"c24_search": figure(runs[0])}, note)
-
-
-LAB = Lab(
-    id="C24", name="log-scale random search beats a log grid when importance is unequal",
-    claim="Not all hyperparameters are equally important (e.g. α and ε): random search varies every one of them "
-          "many times, so for the same budget it finds better values than a grid; sample rates on a log scale "
-          "(α = 10^{−4U}).",
-    measures="best validation loss of 9 trials: a 3 × 3 log-spaced grid vs 9 log-uniform random draws over Adam's α "
-             "(important) and ε (unimportant), digits, per seed",
-    source="004_95ad34fad61cb9b4.txt", experiment=run)

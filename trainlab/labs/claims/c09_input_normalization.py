@@ -32,7 +32,7 @@ import torch
 from matplotlib.figure import Figure
 
 from trainlab import registry
-from trainlab.labs import Check, Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Check, Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
 from trainlab.labs.surfaces import draw_panel
 from trainlab.report.svg import svg_text
@@ -121,6 +121,14 @@ def panel(ax, design: np.ndarray, y: np.ndarray, title: str, steps: int = 30) ->
                ("w₁", "w₂"), levels=12, log_levels=True)
 
 
+@lab(
+    id="C9", name="input normalization speeds up GD; whitening makes the error surface round",
+    claim="Shifting the inputs to zero mean (101, 101 → 2; 101, 99 → 0 versus 1, 1 → 2; 1, −1 → 0) and scaling them "
+          "turns an elongated error surface into a round one, on which gradient descent converges much faster; PCA "
+          "whitening (dividing the principal components by the square roots of their eigenvalues) makes it circular.",
+    measures="Hessian condition number and GD iterations to tolerance for raw, centred, min-max, z-scored and "
+             "PCA-whitened inputs",
+    source="002_fbb29f398f0f5956.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     rows, checks, series = [], [], {}
     notes = {"notes' inputs (101, 101), (101, 99)": NOTES_RAW, "shifted by −100: (1, 1), (1, −1)": NOTES_RAW - 100}
@@ -194,13 +202,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "preprocessors (float32 statistics). Centring removes the offset's coupling with the bias, z-scoring "
             "the unequal scales, whitening the correlation (z-scored κ = (1 + ρ)/(1 − ρ) for correlation ρ).")
     return LabResult(rows, checks, figures, note)
-
-
-LAB = Lab(
-    id="C9", name="input normalization speeds up GD; whitening makes the error surface round",
-    claim="Shifting the inputs to zero mean (101, 101 → 2; 101, 99 → 0 versus 1, 1 → 2; 1, −1 → 0) and scaling them "
-          "turns an elongated error surface into a round one, on which gradient descent converges much faster; PCA "
-          "whitening (dividing the principal components by the square roots of their eigenvalues) makes it circular.",
-    measures="Hessian condition number and GD iterations to tolerance for raw, centred, min-max, z-scored and "
-             "PCA-whitened inputs",
-    source="002_fbb29f398f0f5956.txt", experiment=run)

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase, work_dir
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
 from trainlab.run import Setup, build
@@ -100,12 +99,19 @@ def figure(shown: dict[str, tuple[SnapshotTable, list[float]]]) -> str:
     return svg_text(fig)
 
 
+@lab(
+    id="C15", name="snapshot ensemble reduces the error rate",
+    claim="Snapshot ensembles: the error rates after each cycle are similar but the snapshots tend to make "
+          "different errors; averaging the predictions of these models reduces the error rates.",
+    measures="test error and NLL of the ensemble of the 3 SGDR snapshots (cycles of 1, 2, 4 epochs) against the "
+             "mean member and the last snapshot, per seed, digits and MNIST-1D",
+    source="001_9bc84d7af71e22b3.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     rows: list[Row] = []
     checks: list[Evidence] = []
     shown = {}
-    with TemporaryDirectory() as scratch:
-        base = Path(out_dir or scratch) / "snapshot-runs"
+    with work_dir(out_dir) as where:
+        base = where / "snapshot-runs"
         for problem in PROBLEMS:
             per_seed = []
             for seed in seeds:
@@ -155,12 +161,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
 def n_test_examples(problem: str, seed: int) -> int:
     """The number of test examples of ``problem`` (digits: 360, MNIST-1D: 1000)."""
     return len(build(load_recipe(recipe(problem, seed))).test.y)
-
-
-LAB = Lab(
-    id="C15", name="snapshot ensemble reduces the error rate",
-    claim="Snapshot ensembles: the error rates after each cycle are similar but the snapshots tend to make "
-          "different errors; averaging the predictions of these models reduces the error rates.",
-    measures="test error and NLL of the ensemble of the 3 SGDR snapshots (cycles of 1, 2, 4 epochs) against the "
-             "mean member and the last snapshot, per seed, digits and MNIST-1D",
-    source="001_9bc84d7af71e22b3.txt", experiment=run)

@@ -27,7 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from trainlab.data.batching import TensorBatches
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
 from trainlab.run import build
@@ -109,6 +109,13 @@ def figure(best: dict[str, tuple[float, list[float], list[float]]]) -> str:
     return svg_text(fig)
 
 
+@lab(
+    id="C25", name="1cycle and Darken–Moody vs a constant rate",
+    claim="Darken and Moody's strategy, and its more recent derivatives (performance / exponential / 1cycle), "
+          "reduce the number of epochs needed to fit the network's parameters.",
+    measures="epochs to a training-loss target per seed for constant, darken_moody and one_cycle, each at its best "
+             "η₀ of a shared grid (paired: epochs saved against constant), and all at one shared η₀",
+    source="002_fbb29f398f0f5956.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     rows: list[Row] = []
     checks: list[Evidence] = []
@@ -155,12 +162,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "one_cycle takes the peak as max_lr, as torch's OneCycleLR does. Curves: per-epoch medians over "
             "seeds; the rate curves are the first seed's.")
     return LabResult(rows, checks, {"c25_schedules": figure(best)}, note)
-
-
-LAB = Lab(
-    id="C25", name="1cycle and Darken–Moody vs a constant rate",
-    claim="Darken and Moody's strategy, and its more recent derivatives (performance / exponential / 1cycle), "
-          "reduce the number of epochs needed to fit the network's parameters.",
-    measures="epochs to a training-loss target per seed for constant, darken_moody and one_cycle, each at its best "
-             "η₀ of a shared grid (paired: epochs saved against constant), and all at one shared η₀",
-    source="002_fbb29f398f0f5956.txt", experiment=run)

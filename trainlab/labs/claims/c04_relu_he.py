@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.deep_net import DEPTH, WIDTH, over_seeds
 from trainlab.labs.figures import layer_histograms
 
@@ -27,6 +27,13 @@ def variance_ratio(stds: list[float]) -> float:
     return (stds[-1] / stds[0]) ** (2 / (len(stds) - 1))
 
 
+@lab(
+    id="C4", name="ReLU: Xavier halves the variance, He keeps it",
+    claim="With ReLU only half the variance passes each layer, so Xavier (Var W = 1/n) halves it layer by layer; "
+          "He initialization (Var W = 2/n) keeps the variability.",
+    measures="std per layer for Xavier and He; per seed, the variance ratio per layer (0.5 and 1 by the notes' "
+             "formula)",
+    source="001_9bc84d7af71e22b3.txt, 004_95ad34fad61cb9b4.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     rows, checks, first = [], [], {}
     for label, (init, expected_ratio) in INITS.items():
@@ -49,12 +56,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "is judged by the 95 % bootstrap interval of its median over the seeds; nothing is trained, so nothing "
             "can diverge.")
     return LabResult(rows, checks, {"c4_layers": figure}, note)
-
-
-LAB = Lab(
-    id="C4", name="ReLU: Xavier halves the variance, He keeps it",
-    claim="With ReLU only half the variance passes each layer, so Xavier (Var W = 1/n) halves it layer by layer; "
-          "He initialization (Var W = 2/n) keeps the variability.",
-    measures="std per layer for Xavier and He; per seed, the variance ratio per layer (0.5 and 1 by the notes' "
-             "formula)",
-    source="001_9bc84d7af71e22b3.txt, 004_95ad34fad61cb9b4.txt", experiment=run)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
 from trainlab.recipe import load_recipe
 from trainlab.run import build
@@ -104,6 +104,14 @@ def _median(values: list[float]) -> float:
     return statistics.median(finite) if finite else math.nan
 
 
+@lab(
+    id="C17", name="high learning rates kill ReLUs, not Leaky ReLUs",
+    claim="Dying ReLUs: half the neurons stop doing anything (output fixed at 0), especially with a high learning "
+          "rate. Leaky ReLUs never die, though they may fall into a coma from which they might wake up.",
+    measures="per seed: dead ReLU units (≤ 0 on every training example) at a high vs a low rate; Leaky units with "
+             "zero gradient on the training set; comatose Leaky units and wake-ups reported beside them",
+    source="002_fbb29f398f0f5956.txt, 003_5bed7eaae0bb2515.txt, 004_95ad34fad61cb9b4.txt",
+    quick_seeds=5)
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     sweep = QUICK_RATES if quick else RATES
     woken = () if quick else ("ReLU", "Leaky ReLU α=0.01")  # the full variant continues their high-rate runs
@@ -163,13 +171,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "fraction is chaotic per seed (it changes with the CPU's float kernels): the notes' 'half' is reached in "
             "some seeds, not in the median.")
     return LabResult(rows, checks, figures, note)
-
-
-LAB = Lab(
-    id="C17", name="high learning rates kill ReLUs, not Leaky ReLUs",
-    claim="Dying ReLUs: half the neurons stop doing anything (output fixed at 0), especially with a high learning "
-          "rate. Leaky ReLUs never die, though they may fall into a coma from which they might wake up.",
-    measures="per seed: dead ReLU units (≤ 0 on every training example) at a high vs a low rate; Leaky units with "
-             "zero gradient on the training set; comatose Leaky units and wake-ups reported beside them",
-    source="002_fbb29f398f0f5956.txt, 003_5bed7eaae0bb2515.txt, 004_95ad34fad61cb9b4.txt", experiment=run,
-    quick_seeds=5)

@@ -31,7 +31,7 @@ import torch
 from matplotlib.figure import Figure
 
 from trainlab.data.batching import TensorBatches
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
 from trainlab.run import Setup, build
@@ -140,6 +140,14 @@ def figure(balance: list[dict[str, float]], curves: dict[str, list[list[float]]]
     return svg_text(fig)
 
 
+@lab(
+    id="C22", name="balanced mini-batches vs online; hard-example sampling",
+    claim="Mini-batches (balanced across the classes) are usually better than online learning; present the "
+          "examples that produce larger errors more often than those that produce small errors (Efficient "
+          "BackProp) — it speeds learning.",
+    measures="training loss after an equal number of updates, online vs class-balanced mini-batches (paired, in "
+             "standard errors); epochs to a training-loss target, shuffle vs hard_examples",
+    source="002_fbb29f398f0f5956.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     balance = [equal_updates(seed) for seed in seeds]
     curves = {sampler: [loss_curve(sampler, seed) for seed in seeds] for sampler in ("shuffle", "hard_examples")}
@@ -179,13 +187,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             f"{EPOCHS} epochs, or diverges, counts as {EPOCHS + 1} epochs. Losses are the mean cross-entropy on the "
             "whole training split, evaluated in one batch without the sampler.")
     return LabResult(rows, checks, {"c22_samplers": figure(balance, curves)}, note)
-
-
-LAB = Lab(
-    id="C22", name="balanced mini-batches vs online; hard-example sampling",
-    claim="Mini-batches (balanced across the classes) are usually better than online learning; present the "
-          "examples that produce larger errors more often than those that produce small errors (Efficient "
-          "BackProp) — it speeds learning.",
-    measures="training loss after an equal number of updates, online vs class-balanced mini-batches (paired, in "
-             "standard errors); epochs to a training-loss target, shuffle vs hard_examples",
-    source="002_fbb29f398f0f5956.txt", experiment=run)

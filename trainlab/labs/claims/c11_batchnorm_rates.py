@@ -22,7 +22,7 @@ import math
 import statistics
 from pathlib import Path
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
 from trainlab.recipe import load_recipe
 from trainlab.run import build
@@ -52,6 +52,13 @@ def train(activation: str, init: str, batchnorm: bool, lr: float, seed: int) -> 
     return history[-1]["loss"], history[-1]["val_accuracy"]
 
 
+@lab(
+    id="C11", name="batch norm trains at rates where the plain net fails",
+    claim="Batch normalization improves convergence and gradient flow, avoids vanishing/exploding gradients and "
+          "allows higher learning rates.",
+    measures="validation accuracy (and training loss) at high learning rates with and without batch norm, paired by "
+             "seed; the full variant adds a sweep of lower and higher rates",
+    source="000_e75dfcc04a46b84b.txt, 001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     rows, checks, loss_series, accuracy_series = [], [], {}, {}
     for label, (activation, init) in NETS.items():
@@ -100,12 +107,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "whether a given seed diverges at a given rate is not part of any criterion. The training loss rows are "
             "the mean loss of the last epoch (BN in training mode), median over the runs that stayed finite." + sweep)
     return LabResult(rows, checks, figures, note)
-
-
-LAB = Lab(
-    id="C11", name="batch norm trains at rates where the plain net fails",
-    claim="Batch normalization improves convergence and gradient flow, avoids vanishing/exploding gradients and "
-          "allows higher learning rates.",
-    measures="validation accuracy (and training loss) at high learning rates with and without batch norm, paired by "
-             "seed; the full variant adds a sweep of lower and higher rates",
-    source="000_e75dfcc04a46b84b.txt, 001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt", experiment=run)

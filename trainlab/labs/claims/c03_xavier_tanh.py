@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.deep_net import DEPTH, WIDTH, over_seeds
 from trainlab.labs.figures import layer_histograms
 
@@ -21,6 +21,12 @@ RATIO_AT_LEAST = 0.1
 SATURATED_AT_MOST = 0.05
 
 
+@lab(
+    id="C3", name="Xavier keeps tanh activations spread",
+    claim="Scaling the weights by the number of inputs, W ~ N(0, 1/n) (Xavier/Glorot), preserves the "
+          "distribution of each layer's outputs across all 10 tanh layers.",
+    measures="per seed: last/first layer std ratio and the largest fraction of saturated outputs, beside the extremes",
+    source="001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     runs = {label: over_seeds("tanh", init, seeds, fields=("std", "saturated")) for label, init in INITS.items()}
     ratios = {label: [s[-1] / s[0] for s in r.per_seed["std"]] for label, r in runs.items()}
@@ -46,11 +52,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "collapses nor saturates', not as an unchanged std. Each criterion is judged by the 95 % bootstrap "
             "interval of its median over the seeds; nothing is trained, so nothing can diverge.")
     return LabResult(rows, checks, {"c3_layers": figure}, note)
-
-
-LAB = Lab(
-    id="C3", name="Xavier keeps tanh activations spread",
-    claim="Scaling the weights by the number of inputs, W ~ N(0, 1/n) (Xavier/Glorot), preserves the "
-          "distribution of each layer's outputs across all 10 tanh layers.",
-    measures="per seed: last/first layer std ratio and the largest fraction of saturated outputs, beside the extremes",
-    source="001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt", experiment=run)

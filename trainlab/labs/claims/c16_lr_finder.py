@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
 from trainlab.run import build
@@ -119,6 +119,14 @@ def figure(first: dict[str, dict]) -> str:
     return svg_text(fig)
 
 
+@lab(
+    id="C16", name="LR range test: falls, blows up; pick before the minimum",
+    claim="LR finder: start with a very small learning rate and increase it every batch, watching the loss; pick a "
+          "high rate where the loss still improves (e.g. 1e-2). That rate trains well; rates past the loss minimum "
+          "of the sweep do not.",
+    measures="the range test's smoothed loss vs rate (falls, then blows up), and training loss after 10 epochs at "
+             "η_min/10 and at a rate past the minimum, moons and digits with SGD and Adam",
+    source="001_9bc84d7af71e22b3.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     runs = {case: [measure(case, seed) for seed in seeds] for case in CASES}
     rows: list[Row] = []
@@ -157,13 +165,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "where the loss still falls, as the notes ask; the old claim '10× the pick diverges' is not the notes' "
             "and the η_min/10 rule is built to leave that margin (docs/tools.md).")
     return LabResult(rows, checks, {"c16_lr_finder": figure({c: ms[0] for c, ms in runs.items()})}, note)
-
-
-LAB = Lab(
-    id="C16", name="LR range test: falls, blows up; pick before the minimum",
-    claim="LR finder: start with a very small learning rate and increase it every batch, watching the loss; pick a "
-          "high rate where the loss still improves (e.g. 1e-2). That rate trains well; rates past the loss minimum "
-          "of the sweep do not.",
-    measures="the range test's smoothed loss vs rate (falls, then blows up), and training loss after 10 epochs at "
-             "η_min/10 and at a rate past the minimum, moons and digits with SGD and Adam",
-    source="001_9bc84d7af71e22b3.txt", experiment=run)

@@ -28,7 +28,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
 from trainlab.run import build
@@ -86,6 +86,14 @@ def error_bars(train: dict[str, float], val: dict[str, float], title: str) -> st
     return svg_text(fig)
 
 
+@lab(
+    id="C12", name="regularization shrinks the generalization gap",
+    claim="Weight decay, dropout and data augmentation (noise injection at the inputs) regularize an overfitting "
+          "network: they reduce the gap between training and validation error.",
+    measures="validation − training error (and validation error) with and without each regularizer, paired by seed; "
+             "augmentation as input-noise injection only",
+    source="000_e75dfcc04a46b84b.txt, 001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt, 003_5bed7eaae0bb2515.txt, "
+           "004_95ad34fad61cb9b4.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     epochs = QUICK_EPOCHS if quick else FULL_EPOCHS
     arms = {label: (config, seeds) for label, config in CONFIGS.items()}
@@ -132,14 +140,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "(a fresh Gaussian perturbation of each example at every step), not the notes' image transformations "
             "nor an enlarged stored sample set." + extra)
     return LabResult(rows, checks, figures, note)
-
-
-LAB = Lab(
-    id="C12", name="regularization shrinks the generalization gap",
-    claim="Weight decay, dropout and data augmentation (noise injection at the inputs) regularize an overfitting "
-          "network: they reduce the gap between training and validation error.",
-    measures="validation − training error (and validation error) with and without each regularizer, paired by seed; "
-             "augmentation as input-noise injection only",
-    source="000_e75dfcc04a46b84b.txt, 001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt, 003_5bed7eaae0bb2515.txt, "
-           "004_95ad34fad61cb9b4.txt",
-    experiment=run)

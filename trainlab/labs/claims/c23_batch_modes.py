@@ -25,7 +25,7 @@ import torch
 from matplotlib.figure import Figure
 
 from trainlab.data.batching import TensorBatches
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
 from trainlab.run import Setup, build
@@ -108,6 +108,14 @@ def figure(curves: dict[str, dict]) -> str:
     return svg_text(fig)
 
 
+@lab(
+    id="C23", name="online and mini-batch vs full batch on redundant data",
+    claim="If the training set is redundant, the gradient of its first half is similar to that of its second "
+          "half: updating after each half (mini-batch), or after each example (online), is much faster than "
+          "full-batch learning.",
+    measures="epochs and training seconds to a target training loss for online, minibatch and fullbatch, "
+             "each at its best rate of a grid",
+    source="002_fbb29f398f0f5956.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     n_samples = 1000  # 720 training points: still redundant (cosine row), and an online epoch stays cheap
     rows: list[Row] = []
@@ -148,13 +156,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "k times (no data.repeat); redundancy here is that of many draws from one 2-D distribution, shown by "
             "the cosine row. The figure shows the first seed.")
     return LabResult(rows, checks, {"c23_batch_modes": figure(curves)}, note)
-
-
-LAB = Lab(
-    id="C23", name="online and mini-batch vs full batch on redundant data",
-    claim="If the training set is redundant, the gradient of its first half is similar to that of its second "
-          "half: updating after each half (mini-batch), or after each example (online), is much faster than "
-          "full-batch learning.",
-    measures="epochs and training seconds to a target training loss for online, minibatch and fullbatch, "
-             "each at its best rate of a grid",
-    source="002_fbb29f398f0f5956.txt", experiment=run)

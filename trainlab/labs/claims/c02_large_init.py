@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.deep_net import DEPTH, WIDTH, over_seeds
 from trainlab.labs.figures import layer_histograms
 
@@ -18,6 +18,12 @@ TOLERANCE = 0.01  # LECTURES.md / the notes: "≈ 0.98 at every layer" — withi
 SATURATED_AT_LEAST = 0.5  # "las neuronas se saturan, tomando valores −1 o 1": most outputs within 1 % of ±1
 
 
+@lab(
+    id="C2", name="large init: tanh units saturate",
+    claim="Same network with W ~ N(0, 1): the std is ≈ 0.98 at every layer (0.981879, 0.981649, …) and the "
+          "neurons saturate, taking the values −1 or 1.",
+    measures="std per layer (within 1 % of the notes') and the fraction of outputs with |h| > 0.99, per seed",
+    source="001_9bc84d7af71e22b3.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     runs = over_seeds("tanh", INIT, seeds, fields=("std", "saturated"))
     stds, saturated = runs.per_seed["std"], runs.per_seed["saturated"]
@@ -40,11 +46,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "at both ends) and tanh' ≈ 0 there. Each criterion is judged by the 95 % bootstrap interval of its median "
             "over the seeds (with 3 seeds: their range). Nothing is trained, so nothing can diverge.")
     return LabResult(rows, checks, {"c2_layers": figure}, note)
-
-
-LAB = Lab(
-    id="C2", name="large init: tanh units saturate",
-    claim="Same network with W ~ N(0, 1): the std is ≈ 0.98 at every layer (0.981879, 0.981649, …) and the "
-          "neurons saturate, taking the values −1 or 1.",
-    measures="std per layer (within 1 % of the notes') and the fraction of outputs with |h| > 0.99, per seed",
-    source="001_9bc84d7af71e22b3.txt", experiment=run)

@@ -14,7 +14,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from trainlab.diagnose.findings import bias_variance
-from trainlab.labs import Check, Lab, LabResult, Row
+from trainlab.labs import Check, LabResult, Row, lab
 from trainlab.report.svg import svg_text
 
 # (train error, validation error, the notes' "Problema") — the notes' four columns, exactly.
@@ -40,6 +40,12 @@ def figure(points: list[tuple[float, float, str]], threshold: float) -> str:
     return svg_text(fig)
 
 
+@lab(
+    id="C19", name="the bias/variance table",
+    claim="Train error 1 % / validation 11 % → variance; 15 % / 16 % → bias; 15 % / 30 % → both; 0.5 % / 1 % → fine "
+          "(avoidable bias = train − Bayes error, generalization gap = validation − train error).",
+    measures="trainlab's bias_variance diagnosis on exactly the notes' four cases",
+    source="004_95ad34fad61cb9b4.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     rows, checks, points = [], [], []
     threshold = inspect.signature(bias_variance).parameters["threshold"].default  # the doctor's own default
@@ -55,11 +61,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "doctor's threshold of 5 points for both avoidable bias and generalization gap. "
             "An exact computation: no seeds, no intervals.")
     return LabResult(rows, checks, {"c19_table": figure(points, threshold)}, note)
-
-
-LAB = Lab(
-    id="C19", name="the bias/variance table",
-    claim="Train error 1 % / validation 11 % → variance; 15 % / 16 % → bias; 15 % / 30 % → both; 0.5 % / 1 % → fine "
-          "(avoidable bias = train − Bayes error, generalization gap = validation − train error).",
-    measures="trainlab's bias_variance diagnosis on exactly the notes' four cases",
-    source="004_95ad34fad61cb9b4.txt", experiment=run)

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from trainlab import registry
-from trainlab.labs import Check, Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Check, Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
 from trainlab.labs.surfaces import contour_paths
 
@@ -133,6 +133,14 @@ def saddle(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([2 * x[0], -2 * x[1]])
 
 
+@lab(
+    id="C8", name="momentum cuts the zigzag; Adagrad's steps die out, RMSProp's do not",
+    claim="On a loss with large, alternating vertical gradients and small, steady horizontal ones, momentum (and "
+          "Nesterov) grow along the steady direction and cancel the alternating one: faster convergence, less "
+          "oscillation. Adagrad's cache grows without bound, so in long runs its learning degrades to ~0; RMSProp's "
+          "moving average does not.",
+    measures="steps to tolerance and zigzag on an elongated quadratic per optimizer; step size over a long noisy run",
+    source="001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     n_rates, horizon = QUICK_GRID if quick else FULL_GRID
     noisy_steps = QUICK_NOISY_STEPS if quick else FULL_NOISY_STEPS
@@ -228,13 +236,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "gradient's own recent size (RMSProp, Adam) leave along y fastest, Adagrad is slowed by the large x "
             "gradients its cache remembers.")
     return LabResult(rows, checks, figures, note)
-
-
-LAB = Lab(
-    id="C8", name="momentum cuts the zigzag; Adagrad's steps die out, RMSProp's do not",
-    claim="On a loss with large, alternating vertical gradients and small, steady horizontal ones, momentum (and "
-          "Nesterov) grow along the steady direction and cancel the alternating one: faster convergence, less "
-          "oscillation. Adagrad's cache grows without bound, so in long runs its learning degrades to ~0; RMSProp's "
-          "moving average does not.",
-    measures="steps to tolerance and zigzag on an elongated quadratic per optimizer; step size over a long noisy run",
-    source="001_9bc84d7af71e22b3.txt, 002_fbb29f398f0f5956.txt", experiment=run)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.predict import mc_dropout
 from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
@@ -85,6 +85,14 @@ def figure(first: dict) -> str:
     return svg_text(fig)
 
 
+@lab(
+    id="C20", name="MC dropout: spread larger on wrong predictions",
+    claim="Dropout can give an idea of the uncertainty of the network's predictions: predict several times on "
+          "the evaluation sample with dropout switched on; if the predictions vary a lot, the network depends "
+          "heavily on a few units (it is unsure). Measured: the spread is higher on the examples it gets wrong.",
+    measures="AUC for wrong vs right test predictions of the MC-dropout variation (30 passes: share of passes "
+             "predicting another class; σ of the predicted class's probability), MNIST-1D MLP with dropout 0.2",
+    source="003_5bed7eaae0bb2515.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     runs = [measure(seed) for seed in seeds]
 
@@ -117,13 +125,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "held for ReLU nets, 2.5–3.3×, not for tanh nets, 1.04–1.07×); the notes only say the spread gives "
             "an idea of the prediction's uncertainty, tested here as its relation to the error.")
     return LabResult(rows, checks, {"c20_mc_dropout": figure(runs[0])}, note)
-
-
-LAB = Lab(
-    id="C20", name="MC dropout: spread larger on wrong predictions",
-    claim="Dropout can give an idea of the uncertainty of the network's predictions: predict several times on "
-          "the evaluation sample with dropout switched on; if the predictions vary a lot, the network depends "
-          "heavily on a few units (it is unsure). Measured: the spread is higher on the examples it gets wrong.",
-    measures="AUC for wrong vs right test predictions of the MC-dropout variation (30 passes: share of passes "
-             "predicting another class; σ of the predicted class's probability), MNIST-1D MLP with dropout 0.2",
-    source="003_5bed7eaae0bb2515.txt", experiment=run)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves, histogram
 
 SIZE, PRODUCTS = 5, 100  # one matrix, then 100 more multiplied in (101 factors), as in the notes
@@ -55,6 +55,13 @@ def products(count: int, generator_seed: int = 0) -> torch.Tensor:
     return torch.stack(sizes, dim=1)
 
 
+@lab(
+    id="C5", name="a product of 100 random matrices explodes",
+    claim="Exploding gradients: multiplying 100 random Gaussian 5×5 matrices gives entries of order 1e28 "
+          "(the notes' product: up to 1.3111e29).",
+    measures="per seed, over a batch of products: the growth rate of ln max|entry| per factor vs the Lyapunov "
+             "exponent, and where the notes' 1.31e29 falls in the distribution of max|entry|",
+    source="000_e75dfcc04a46b84b.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     batch = QUICK_BATCH if quick else FULL_BATCH
     theory = lyapunov_exponent(SIZE)
@@ -100,12 +107,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "the product's direction settles. Each criterion is judged by the 95 % bootstrap interval of its median "
             "over the seeds; nothing is trained, so nothing diverges.")
     return LabResult(rows, checks, figures, note)
-
-
-LAB = Lab(
-    id="C5", name="a product of 100 random matrices explodes",
-    claim="Exploding gradients: multiplying 100 random Gaussian 5×5 matrices gives entries of order 1e28 "
-          "(the notes' product: up to 1.3111e29).",
-    measures="per seed, over a batch of products: the growth rate of ln max|entry| per factor vs the Lyapunov "
-             "exponent, and where the notes' 1.31e29 falls in the distribution of max|entry|",
-    source="000_e75dfcc04a46b84b.txt", experiment=run)

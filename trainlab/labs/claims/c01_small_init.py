@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.deep_net import DEPTH, WIDTH, over_seeds
 from trainlab.labs.figures import layer_histograms
 
@@ -21,6 +21,13 @@ CHECKED_LAYERS = 4  # below 4 layers' worth of digits the notes' 6-decimal table
 LAST_LAYER_BELOW = 1e-6  # the notes print layer 10 as 0.000000 (< 5e-7) and LECTURES.md says ≈ 1e-6
 
 
+@lab(
+    id="C1", name="small init: tanh activations collapse",
+    claim="10 tanh layers × 500 units, input N(0,1), W ~ N(0, 0.01²): the std of the activations collapses layer "
+          "by layer (0.213, 0.0476, 0.0106, 0.00238, … 0.000000 at layer 10); all activations end up at zero.",
+    measures="std of each layer's activations per seed; the first 4 within 10 % of the notes' numbers, layer 10 "
+             "below 1e-6",
+    source="001_9bc84d7af71e22b3.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     runs = over_seeds("tanh", INIT, seeds)
     stds = runs.per_seed["std"]
@@ -44,12 +51,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "activations) vanish too. Each criterion is judged by the 95 % bootstrap interval of its median over "
             "the seeds (with 3 seeds: their range). Nothing is trained, so nothing can diverge.")
     return LabResult(rows, checks, {"c1_layers": figure}, note)
-
-
-LAB = Lab(
-    id="C1", name="small init: tanh activations collapse",
-    claim="10 tanh layers × 500 units, input N(0,1), W ~ N(0, 0.01²): the std of the activations collapses layer "
-          "by layer (0.213, 0.0476, 0.0106, 0.00238, … 0.000000 at layer 10); all activations end up at zero.",
-    measures="std of each layer's activations per seed; the first 4 within 10 % of the notes' numbers, layer 10 "
-             "below 1e-6",
-    source="001_9bc84d7af71e22b3.txt", experiment=run)

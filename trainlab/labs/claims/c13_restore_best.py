@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 import statistics
 from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import torch
 
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase, work_dir
 from trainlab.labs.figures import curves
 from trainlab.recipe import load_recipe
 from trainlab.run import latest_checkpoint, run_recipe
@@ -59,10 +58,17 @@ def one_run(runs_dir: Path, seed: int, epochs: int, patience: int) -> dict:
             "difference": largest_difference(final, at_best)}
 
 
+@lab(
+    id="C13", name="early stopping restores the best weights",
+    claim="Early stopping's restore_best_weights: instead of keeping the last model, keep the best one "
+          "(monitor val_loss, min_delta, patience).",
+    measures="per seed, final weights vs the best-val_loss epoch's checkpoint, tensor by tensor, stopping early "
+             "and not",
+    source="004_95ad34fad61cb9b4.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     rows, checks, series, marks = [], [], {}, {}
-    with TemporaryDirectory() as scratch:
-        runs_dir = Path(out_dir or scratch) / "runs"
+    with work_dir(out_dir) as where:
+        runs_dir = where / "runs"
         for label, (epochs, patience) in SCENARIOS.items():
             runs = [one_run(runs_dir, seed, epochs, patience) for seed in seeds]
             tested = [r["best"] < r["last"] for r in runs]  # a run whose best epoch is its last tests nothing
@@ -93,12 +99,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "interval of its median over the seeds; the rows give the worst seed, since the claim is exact. Nothing "
             "diverges here (Adam 0.01 on a small MLP).")
     return LabResult(rows, checks, {"c13_val_loss": figure}, note)
-
-
-LAB = Lab(
-    id="C13", name="early stopping restores the best weights",
-    claim="Early stopping's restore_best_weights: instead of keeping the last model, keep the best one "
-          "(monitor val_loss, min_delta, patience).",
-    measures="per seed, final weights vs the best-val_loss epoch's checkpoint, tensor by tensor, stopping early "
-             "and not",
-    source="004_95ad34fad61cb9b4.txt", experiment=run)

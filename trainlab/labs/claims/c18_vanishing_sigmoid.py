@@ -22,7 +22,7 @@ import statistics
 from pathlib import Path
 
 from trainlab.diagnose.probes import Probes
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
 from trainlab.recipe import load_recipe
 from trainlab.run import build
@@ -50,6 +50,12 @@ def grad_norms(activation: str, init: str, seed: int, depth: int = DEPTH) -> tup
     return [statistics.fmean(by_layer[layer]) for layer in sorted(by_layer)], history[-1]["val_accuracy"]
 
 
+@lab(
+    id="C18", name="sigmoid gradients vanish with depth, ReLU's do not",
+    claim="Sigmoid: its gradient σ'(z) = σ(z)(1 − σ(z)) ≤ 1/4 vanishes very easily, so the earliest layers' gradients "
+          "come out close to zero; ReLU's gradient 1{z > 0} neither vanishes nor explodes.",
+    measures="gradient norm per layer of a 10-hidden-layer MLP, sigmoid + Xavier vs ReLU + He; first/last ratio",
+    source="003_5bed7eaae0bb2515.txt, 004_95ad34fad61cb9b4.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     rows, checks, series = [], [], {}
     theory = 0.25 ** (DEPTH - 1)
@@ -111,11 +117,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "pre-activations stay small, where σ' is close to its maximum 1/4. The validation accuracy after that epoch shows "
             "the consequence: the sigmoid net stays at chance (10 classes) while the ReLU net has started to learn.")
     return LabResult(rows, checks, figures, note)
-
-
-LAB = Lab(
-    id="C18", name="sigmoid gradients vanish with depth, ReLU's do not",
-    claim="Sigmoid: its gradient σ'(z) = σ(z)(1 − σ(z)) ≤ 1/4 vanishes very easily, so the earliest layers' gradients "
-          "come out close to zero; ReLU's gradient 1{z > 0} neither vanishes nor explodes.",
-    measures="gradient norm per layer of a 10-hidden-layer MLP, sigmoid + Xavier vs ReLU + He; first/last ratio",
-    source="003_5bed7eaae0bb2515.txt, 004_95ad34fad61cb9b4.txt", experiment=run)

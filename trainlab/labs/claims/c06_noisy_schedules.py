@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from trainlab import registry
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
 from trainlab.labs.surfaces import contour_paths
 
@@ -86,6 +86,13 @@ def rates(schedule: str, steps: int) -> np.ndarray:
     return ETA * (1 + p["beta"] * t) ** -p["alpha"]
 
 
+@lab(
+    id="C6", name="noisy SGD: constant jitters, exponential stalls, polynomial converges",
+    claim="With noisy gradients on f = x₁² + 2x₂² from (−5, −2.5) and η = 0.1, a constant rate keeps jittering "
+          "near the optimum, an exponential decay stops too early, and a polynomial (power) decay converges best.",
+    measures="final distance to the optimum, per seed over a group of 200 noisy trajectories, for the constant, "
+             "exponential and power schedules",
+    source="000_e75dfcc04a46b84b.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     steps = QUICK_STEPS if quick else FULL_STEPS
     noise = torch.cat([torch.randn(steps, GROUP, 2, generator=torch.Generator().manual_seed(seed))
@@ -163,12 +170,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "can shrink by at most e^{−2·1.05} ≈ 0.12. The polynomial rate's sum grows like √t, so it keeps going "
             "while its jitter shrinks with η_t.")
     return LabResult(rows, checks, figures, note)
-
-
-LAB = Lab(
-    id="C6", name="noisy SGD: constant jitters, exponential stalls, polynomial converges",
-    claim="With noisy gradients on f = x₁² + 2x₂² from (−5, −2.5) and η = 0.1, a constant rate keeps jittering "
-          "near the optimum, an exponential decay stops too early, and a polynomial (power) decay converges best.",
-    measures="final distance to the optimum, per seed over a group of 200 noisy trajectories, for the constant, "
-             "exponential and power schedules",
-    source="000_e75dfcc04a46b84b.txt", experiment=run)

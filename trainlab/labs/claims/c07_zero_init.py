@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from trainlab.diagnose.forward_stats import activation_statistics
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
 from trainlab.recipe import load_recipe
 from trainlab.run import build
@@ -61,6 +61,13 @@ def first_layer_curves(setup, init: str) -> dict[str, tuple[list[float], list[fl
     return {f"{init}, unit {u + 1}": (grid[:, 0].tolist(), first.values[:, u].tolist()) for u in range(HIDDEN[0])}
 
 
+@lab(
+    id="C7", name="zero init: units stay identical",
+    claim="If all weights start at W = 0, all neurons do the same operations, get the same gradients and are "
+          "updated alike: the layer lacks asymmetry and cannot learn different features.",
+    measures="per seed, pairwise spread of a layer's units (activations and weight vectors) after training, zeros "
+             "vs he_normal",
+    source="001_9bc84d7af71e22b3.txt, 003_5bed7eaae0bb2515.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     epochs = 10 if quick else 40
     measured: dict[str, list[dict[str, list[float]]]] = {"zeros": [], "he_normal": []}
@@ -113,12 +120,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "blocks every weight gradient). Each criterion is judged by the 95 % bootstrap interval of its median "
             "over the seeds; nothing diverges here (Adam 0.01 on moons).")
     return LabResult(rows, checks, figures, note)
-
-
-LAB = Lab(
-    id="C7", name="zero init: units stay identical",
-    claim="If all weights start at W = 0, all neurons do the same operations, get the same gradients and are "
-          "updated alike: the layer lacks asymmetry and cannot learn different features.",
-    measures="per seed, pairwise spread of a layer's units (activations and weight vectors) after training, zeros "
-             "vs he_normal",
-    source="001_9bc84d7af71e22b3.txt, 003_5bed7eaae0bb2515.txt", experiment=run)

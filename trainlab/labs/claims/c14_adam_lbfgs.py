@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainlab.data.batching import TensorBatches
-from trainlab.labs import Evidence, Lab, LabResult, Row, seeds_phrase
+from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
 from trainlab.nn.models import mlp
 from trainlab.optim.stages import optimizer_parts
@@ -125,6 +125,14 @@ def contest(seeds: tuple[int, ...], budget: int, dtype: torch.dtype, then: str |
     return chain, [solve("adam", seed, c["evaluations"], dtype) for seed, c in zip(seeds, chain)]
 
 
+@lab(
+    id="C14", name="Adam then L-BFGS beats Adam alone on a PINN",
+    claim="There are many optimizers, but the combination Adam + L-BFGS usually gives the best results "
+          "(physics-informed networks: Adam first, then L-BFGS to finish).",
+    measures="PDE residual and error vs the exact solution of a 1-D Poisson PINN, Adam vs Adam → L-BFGS, same "
+             "number of loss-and-gradient evaluations, with the library's defaults (float32); float64 in the full "
+             "variant",
+    source="000_e75dfcc04a46b84b.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     budget = QUICK_BUDGET if quick else FULL_BUDGET
     settings = {DEFAULTS: (seeds, torch.float32, "lbfgs")}
@@ -175,13 +183,3 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "The setting to use for a PINN is therefore `precision: float64` and `then: {name: lbfgs, "
             f"tolerance_change: 0}}`.{float64}")
     return LabResult(rows, checks, {"c14_adam_lbfgs": figure}, note)
-
-
-LAB = Lab(
-    id="C14", name="Adam then L-BFGS beats Adam alone on a PINN",
-    claim="There are many optimizers, but the combination Adam + L-BFGS usually gives the best results "
-          "(physics-informed networks: Adam first, then L-BFGS to finish).",
-    measures="PDE residual and error vs the exact solution of a 1-D Poisson PINN, Adam vs Adam → L-BFGS, same "
-             "number of loss-and-gradient evaluations, with the library's defaults (float32); float64 in the full "
-             "variant",
-    source="000_e75dfcc04a46b84b.txt", experiment=run)
