@@ -30,7 +30,7 @@ from trainlab.tools.compare import (
     open_comparison_dir,
     parse_vary,
 )
-from trainlab.tools.compare_report import mean_ci, summarize, welch_p, write_report, write_summary_csv
+from trainlab.tools.compare_report import mean_ci, summarize, welch_p, write_compare_report, write_summary_csv
 from trainlab.train.checkpoint import load_checkpoint
 
 # ---- statistics ----
@@ -169,7 +169,7 @@ def test_summary_and_report_from_recorded_runs(tmp_path, tiny_recipe):
     assert float(rows[1]["test_accuracy_p_vs_baseline"]) == pytest.approx(welch_p(BASELINE, OTHER), rel=1e-12)
     assert rows[0]["test_accuracy_p_vs_baseline"] == "" and rows[1]["optim.name"] == "<script>x</script>"
 
-    page = write_report(out, summary, comparison).read_text()
+    page = write_compare_report(out, summary, comparison).read_text()
     assert "<script" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
     assert "loss is NaN &lt;at step 3&gt;" in page
     assert page.count("<svg") == 2  # loss and val_loss bands

@@ -15,7 +15,6 @@ from torch.nn import functional as F
 
 from trainlab.cli import main as cli_main
 from trainlab.data.batching import TensorBatches
-from trainlab.diagnose.plots import probe_section
 from trainlab.diagnose.probes import (
     COLUMNS,
     Probes,
@@ -29,6 +28,7 @@ from trainlab.errors import RecipeError
 from trainlab.nn.init import apply_init
 from trainlab.nn.models import cnn1d, mlp
 from trainlab.recipe import load_recipe
+from trainlab.report.probes import probe_section
 from trainlab.run import resume_run, run_recipe
 from trainlab.train.checkpoint import load_checkpoint
 from trainlab.train.trainer import NonFiniteLoss, Trainer

@@ -15,7 +15,8 @@ import torch
 import yaml
 
 from trainlab.recipe import load_recipe
-from trainlab.run import latest_checkpoint, resume_run, run_recipe
+from trainlab.run import resume_run, run_recipe
+from trainlab.rundir import latest_checkpoint
 from trainlab.train.callbacks import Callback
 from trainlab.train.checkpoint import load_checkpoint
 
@@ -119,7 +120,10 @@ def test_sigkill_inside_an_epoch_then_resume_matches_uninterrupted(tmp_path):
     run_dir = kill_when(WITHIN_EPOCH, tmp_path, lambda newest: "-batch-" in newest.name and newest.name >= "epoch-0001")
     newest = latest_checkpoint(run_dir)
     assert "-batch-" in newest.name, f"killed after an epoch's end ({newest.name}); the test needs one inside"
-    assert len(list((run_dir / "checkpoints").glob("*-batch-*.json"))) == 1  # older ones were replaced
+    # Older in-epoch checkpoints are deleted once a newer one is committed; the kill may land between
+    # that commit and the deletion (both seen), so one older file at most may remain — never more.
+    inside = sorted((run_dir / "checkpoints").glob("*-batch-*.json"), key=lambda p: p.stem)
+    assert inside[-1] == newest and len(inside) <= 2
     resume_and_compare(run_dir, tmp_path, "epoch-0004.json")  # the interrupted epoch's row too
     assert not list((run_dir / "checkpoints").glob("*-batch-*.json"))  # the epoch checkpoints replaced them
 

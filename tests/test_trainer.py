@@ -12,12 +12,12 @@ from torch.utils.data import TensorDataset
 from trainlab.data.batching import LoaderBatches, TensorBatches
 from trainlab.nn.penalties import make_penalty
 from trainlab.optim.optimizers import param_groups
+from trainlab.optim.stages import optimizer_parts
 from trainlab.registry import optimizers, samplers
 from trainlab.train.callbacks import Callback, describe_loop
+from trainlab.train.loop_parts import schedule_step
 from trainlab.train.metrics import accuracy
 from trainlab.train.outputs import StepCheckpointer
-from trainlab.optim.stages import optimizer_parts
-from trainlab.train.loop_parts import schedule_step
 from trainlab.train.trainer import NonFiniteLoss, Trainer
 
 

@@ -18,8 +18,7 @@ from trainlab import data, nn, optim, train  # noqa: F401  (register every techn
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
 from trainlab.predict import Predictor
 from trainlab.recipe import Recipe, load_recipe
-from trainlab.run import RunResult, load_model, resume_run, run_recipe
-from trainlab.run import build
+from trainlab.run import RunResult, build, load_model, resume_run, run_recipe
 from trainlab.train.callbacks import Callback, LoopState, Order
 from trainlab.train.trainer import Trainer
 

@@ -1,7 +1,6 @@
 """Prediction from a finished run: the trained model with its saved preprocessing, and MC dropout."""
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,8 +13,7 @@ from torch import nn
 
 from trainlab import registry
 from trainlab.errors import CheckpointError, TrainlabError
-from trainlab.recipe import load_recipe
-from trainlab.run import latest_checkpoint
+from trainlab.rundir import RunDir
 from trainlab.train.checkpoint import load_checkpoint, split_prefix
 
 DROPOUT_LAYERS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
@@ -61,16 +59,14 @@ class Predictor:
     """
 
     def __init__(self, run_dir: str | Path, checkpoint: str | Path | None = None):
-        run_dir = Path(run_dir)
-        if not (run_dir / "run.json").is_file() or not (run_dir / "recipe.yaml").is_file():
-            raise TrainlabError(f"{run_dir} is not a trainlab run directory (no run.json / recipe.yaml)")
-        status = json.loads((run_dir / "run.json").read_text())
+        run = RunDir(run_dir).require()
+        status = run.status()
         if "data" not in status:
-            raise CheckpointError(f"{run_dir} has not started training yet; nothing to predict with")
-        recipe = load_recipe(run_dir / "recipe.yaml")
-        checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir)
+            raise CheckpointError(f"{run.path} has not started training yet; nothing to predict with")
+        recipe = run.recipe()
+        checkpoint = Path(checkpoint) if checkpoint else run.latest_checkpoint()
         if checkpoint is None:
-            raise CheckpointError(f"{run_dir} has no checkpoint to load")
+            raise CheckpointError(f"{run.path} has no checkpoint to load")
         tensors, _ = load_checkpoint(checkpoint)
         info = status["data"]
         self.task, self.class_names, self.model_name = info["task"], info["class_names"], recipe.model.name

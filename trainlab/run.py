@@ -1,16 +1,14 @@
 """The Run stage: execute a recipe, write its run directory, resume a killed run, reload a model.
 
-A run directory holds ``recipe.yaml`` (resolved, with versions), ``run.json`` (status, data
-shape, final metrics with the final weights' eval-mode ``train_eval_*`` metrics), ``metrics.csv``, ``events.jsonl``, ``checkpoints/`` and ``report.html``;
-with ``diagnose`` also ``probes.csv`` and ``probe_histograms.json``.
+A run directory (:mod:`trainlab.rundir`) holds ``recipe.yaml`` (resolved, with versions), ``run.json``
+(status, data shape, final metrics with the final weights' eval-mode ``train_eval_*`` metrics),
+``metrics.csv``, ``events.jsonl``, ``checkpoints/``, ``findings.json`` (the doctor's, written as the
+run ends) and ``report.html`` (rendered from those files); with ``diagnose`` also ``probes.csv`` and
+``probe_histograms.json``.
 """
 from __future__ import annotations
 
 import inspect
-import json
-import platform
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +17,15 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-import trainlab
 from trainlab import registry
 from trainlab.data.batching import LoaderBatches, TensorBatches
 from trainlab.data.datasets import Dataset
 from trainlab.data.preprocess import Preprocessor
 from trainlab.data.split import split_dataset
+from trainlab.diagnose.doctor import diagnose
 from trainlab.diagnose.live import DoctorCallback
 from trainlab.diagnose.probes import Probes
+from trainlab.ensemble import evaluate_snapshots, snapshot_callback, snapshot_ends
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
 from trainlab.nn.augment import Augment
 from trainlab.nn.init import apply_init
@@ -36,11 +35,12 @@ from trainlab.optim.quasi_newton import BFGS, LBFGS
 from trainlab.optim.schedules import with_warmup
 from trainlab.optim.schedules_base import monitored
 from trainlab.optim.stages import has_line_search_stops, line_search_stop, optimizer_parts, stages
-from trainlab.recipe import Recipe, load_recipe
-from trainlab.tools.snapshots import SNAPSHOT_DIR, evaluate_snapshots, snapshot_callback, snapshot_ends, snapshot_files
+from trainlab.predict import Predictor
+from trainlab.recipe import Recipe
+from trainlab.report.html import write_report
+from trainlab.rundir import RunDir, latest_checkpoint, snapshot_files, versions
 from trainlab.train.callbacks import Callback, LoopState
 from trainlab.train.checkpoint import (
-    atomic_write,
     load_checkpoint,
     optimizer_from_parts,
     optimizer_to_parts,
@@ -48,16 +48,14 @@ from trainlab.train.checkpoint import (
     split_prefix,
 )
 from trainlab.train.early_stopping import BestCheckpoint, EarlyStopping
+from trainlab.train.loop_parts import ProximalStep, RecordLosses, schedule_step
 from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, metric_task
 from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog, LineSearchStops, StepCheckpointer
-from trainlab.train.loop_parts import ProximalStep, RecordLosses, schedule_step
 from trainlab.train.trainer import Trainer
 
 TENSOR_PATH_LIMIT = 2 * 1024**3  # bytes of training data kept on the device on the "auto" loader
-
-
-def versions() -> dict[str, str]:
-    return {"trainlab": trainlab.__version__, "torch": torch.__version__, "python": platform.python_version()}
+__all__ = ["RunResult", "Setup", "build", "latest_checkpoint", "load_model", "restore", "resume_run", "run_recipe",
+           "save_run_checkpoint", "versions"]  # latest_checkpoint, versions: from trainlab.rundir
 
 
 def resolve_device(name: str) -> torch.device:
@@ -313,19 +311,13 @@ def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str
         name += f"-batch-{state.batch:06d}"
         body["within_epoch"] = {"batch": state.batch, "seen": state.seen, "lr": state.lr,
                                 "sums": torch.stack(state.sums).tolist()}
-    path = save_checkpoint(run_dir / "checkpoints" / name, tensors, body)
-    for old in (run_dir / "checkpoints").glob("epoch-*-batch-*.json"):
+    run = RunDir(run_dir)
+    path = save_checkpoint(run.checkpoint(name), tensors, body)
+    for old in run.within_epoch_checkpoints():
         if old != path and old.stem < path.stem:  # superseded: the commit record goes first
             old.unlink(missing_ok=True)
             old.with_suffix(".safetensors").unlink(missing_ok=True)
     return path
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest committed checkpoint (its JSON file), or None. Names sort by progress:
-    ``epoch-0003`` < ``epoch-0003-batch-000040`` (inside epoch 4) < ``epoch-0004``."""
-    found = sorted((run_dir / "checkpoints").glob("epoch-[0-9][0-9][0-9][0-9]*.json"), key=lambda p: p.stem)
-    return found[-1] if found else None
 
 
 def restore(setup: Setup, checkpoint: Path) -> None:
@@ -369,20 +361,6 @@ class RunResult:
     test: dict[str, float]
 
 
-def _new_run_dir(runs_dir: Path, name: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate, n = runs_dir / f"{name}-{stamp}", 1
-    while candidate.exists():
-        n += 1
-        candidate = runs_dir / f"{name}-{stamp}-{n}"
-    candidate.mkdir(parents=True)
-    return candidate
-
-
-def _write_json(path: Path, data: dict) -> None:
-    atomic_write(path, json.dumps(data, indent=1).encode())
-
-
 def _columns(setup: Setup) -> list[str]:
     metrics = ["loss", *setup.metrics]
     val = [f"val_{m}" for m in metrics] if setup.val is not None else []
@@ -411,11 +389,11 @@ def _train_in_order(setup: Setup) -> TensorBatches | LoaderBatches:
     return LoaderBatches(train.dataset, size, shuffle=False, device=train.device)
 
 
-def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Path | None) -> RunResult:
-    recipe, trainer = setup.recipe, setup.trainer
-    events = EventLog(run_dir / "events.jsonl")
+def _execute(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path | None) -> RunResult:
+    recipe, trainer, run_dir = setup.recipe, setup.trainer, run.path
+    events = EventLog(run.events_file)
     trainer.callbacks = sorted(
-        [*trainer.callbacks, *output, CSVLogger(run_dir / "metrics.csv", _columns(setup)), events,
+        [*trainer.callbacks, *output, CSVLogger(run.metrics_file, _columns(setup)), events,
          Checkpointer(recipe.checkpoint.every, lambda s: save_run_checkpoint(run_dir, setup, s), events)]
         + ([StepCheckpointer(recipe.checkpoint.every_steps, lambda s: _save_within_epoch(run_dir, setup, s), events)]
            if recipe.checkpoint.every_steps else [])
@@ -439,17 +417,17 @@ def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Pa
     if checkpoint is not None:
         restore(setup, checkpoint)
         events.write("resume", epoch=len(trainer.state.history), checkpoint=checkpoint.name)
-    status = json.loads((run_dir / "run.json").read_text())
+    status = run.status()
     status.update(status="running", device=str(setup.device), data=setup.data_info)
-    _write_json(run_dir / "run.json", status)
+    run.write_status(status)
     try:
         history = trainer.fit(setup.train, setup.val, recipe.stopping.epochs)
     except TrainlabError as e:
         for probe in probes:  # the steps before a failure are the evidence the doctor needs
             probe.close()
         status.update(status="failed", error=str(e), **_line_search(line_search))
-        _write_json(run_dir / "run.json", status)
-        _report(run_dir)
+        run.write_status(status)
+        _finish(run)
         raise
     test = {f"test_{k}": v for k, v in trainer.evaluate(setup.test).items()} if setup.test is not None else {}
     final = dict(history[-1]) if history else {}
@@ -457,16 +435,23 @@ def _execute(run_dir: Path, setup: Setup, output: list[Callback], checkpoint: Pa
         final.update({f"train_eval_{k}": v for k, v in trainer.evaluate(_train_in_order(setup)).items()})
     status.update(status="finished", epochs=len(history), final=final, test=test,
                   **_line_search(line_search))
-    if recipe.snapshots is not None and snapshot_files(run_dir / SNAPSHOT_DIR) and (setup.test is not None or setup.val is not None):
+    if recipe.snapshots is not None and snapshot_files(run.snapshots) and (setup.test is not None or setup.val is not None):
         status["snapshots"] = evaluate_snapshots(setup).to_dict()
-    _write_json(run_dir / "run.json", status)
-    _report(run_dir)
+    run.write_status(status)
+    _finish(run)
     return RunResult(run_dir, history, test)
 
 
-def _report(run_dir: Path) -> None:
-    from trainlab.report.html import write_report
+def _finish(run: RunDir) -> None:
+    """The doctor writes findings.json, then the report renders the directory."""
+    try:
+        diagnose(run.path)
+    except Exception as e:  # noqa: BLE001  (a doctor that cannot read the run must not lose it; the report says so)
+        run.write_findings([], error=str(e))
+    _report(run.path)
 
+
+def _report(run_dir: Path) -> None:
     write_report(run_dir)
 
 
@@ -476,34 +461,28 @@ def run_recipe(recipe: Recipe, runs_dir: str | Path = "runs", output: list[Callb
     not exist yet); ``output`` adds progress callbacks; ``writer`` names the command in recipe.yaml."""
     setup = build(recipe)
     if run_dir is None:
-        run_dir = _new_run_dir(Path(runs_dir), recipe.name)
+        run = RunDir.create(runs_dir, recipe.name)
     else:
-        run_dir = Path(run_dir)
+        run = RunDir(run_dir)
         try:
-            run_dir.mkdir(parents=True)
+            run.path.mkdir(parents=True)
         except FileExistsError:
-            raise TrainlabError(f"{run_dir} already exists; a new run needs a new directory") from None
-    versions_header = "".join(f"# {k} {v}\n" for k, v in versions().items())
-    (run_dir / "recipe.yaml").write_text(f"# resolved recipe, written by {writer}\n{versions_header}{recipe.to_yaml()}")
-    _write_json(run_dir / "run.json", {"status": "created", "created": time.time(), "versions": versions(),
-                                       "command": sys.argv})
-    return _execute(run_dir, setup, list(output), None)
+            raise TrainlabError(f"{run.path} already exists; a new run needs a new directory") from None
+    run.start(recipe, writer)
+    return _execute(run, setup, list(output), None)
 
 
 def resume_run(run_dir: str | Path, output: list[Callback] = ()) -> RunResult:
     """Continue a killed run from its newest checkpoint (from scratch if it has none)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "recipe.yaml").is_file() or not (run_dir / "run.json").is_file():
-        raise TrainlabError(f"--resume {run_dir}: not a trainlab run directory (no recipe.yaml / run.json)")
-    status = json.loads((run_dir / "run.json").read_text())
-    if status.get("status") == "finished":
-        raise TrainlabError(f"--resume {run_dir}: this run already finished; start a new one with trainlab run")
-    setup = build(load_recipe(run_dir / "recipe.yaml"))
-    return _execute(run_dir, setup, list(output), latest_checkpoint(run_dir))
+    run = RunDir(run_dir)
+    if not run.is_run():
+        raise TrainlabError(f"--resume {run.path}: not a trainlab run directory (no recipe.yaml / run.json)")
+    if run.status().get("status") == "finished":
+        raise TrainlabError(f"--resume {run.path}: this run already finished; start a new one with trainlab run")
+    setup = build(run.recipe())
+    return _execute(run, setup, list(output), run.latest_checkpoint())
 
 
-def load_model(run_dir: str | Path):
+def load_model(run_dir: str | Path) -> Predictor:
     """The newest checkpoint of ``run_dir`` as a :class:`trainlab.predict.Predictor`."""
-    from trainlab.predict import Predictor
-
     return Predictor(run_dir)

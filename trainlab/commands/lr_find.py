@@ -2,25 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from trainlab.errors import TrainlabError
 from trainlab.recipe import load_recipe
+from trainlab.rundir import stamped_dir
 from trainlab.tools.lr_find import LABELS, SUGGESTIONS, apply_to_recipe_file, lr_find
 
 ABSOLUTE_RATES = {"base_lr", "max_lr", "min_lr", "rates", "kappa"}  # schedule parameters that are rates, not factors
 
 
 def _out_dir(args: argparse.Namespace, name: str) -> Path:
-    if args.out:
-        return Path(args.out)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate, n = Path(args.runs_dir) / f"{name}-lr-find-{stamp}", 1
-    while candidate.exists():
-        n += 1
-        candidate = Path(args.runs_dir) / f"{name}-lr-find-{stamp}-{n}"
-    return candidate
+    return Path(args.out) if args.out else stamped_dir(args.runs_dir, f"{name}-lr-find")
 
 
 def cmd_lr_find(args: argparse.Namespace) -> None:

@@ -1,6 +1,7 @@
-"""The doctor: run every rule on a run directory, report the findings, write a fixed recipe.
+"""The doctor: run every rule on a run directory, record the findings, write a fixed recipe.
 
-Example::
+:func:`diagnose` writes the findings to the run's ``findings.json``, which the report renders: a
+run calls it as it ends, and ``trainlab doctor RUN_DIR`` rewrites the file. Example::
 
     findings = diagnose("runs/deep-sigmoid-20261123-101500")
     for finding in findings:
@@ -21,13 +22,20 @@ from trainlab.diagnose.evidence import RunEvidence
 from trainlab.diagnose.findings import SEVERITIES, Finding
 from trainlab.diagnose.rules import run_rules
 from trainlab.recipe import apply_overrides, validate_recipe
+from trainlab.rundir import RunDir
 
 
-def diagnose(run_dir: str | Path, bayes_error: float = 0.0) -> list[Finding]:
-    """Every rule's findings for the run, most severe first."""
+def diagnose(run_dir: str | Path, bayes_error: float = 0.0, write: bool = True) -> list[Finding]:
+    """Every rule's findings for the run, most severe first; with ``write`` also written to
+    ``run_dir/findings.json`` (replacing it), unless the directory is read-only."""
     run = RunEvidence.load(run_dir, bayes_error)
-    findings = run_rules(run)
-    return sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
+    findings = sorted(run_rules(run), key=lambda f: SEVERITIES.index(f.severity))
+    if write:
+        try:
+            RunDir(run_dir).write_findings([f.to_dict() for f in findings])
+        except PermissionError:  # someone else's run: the diagnosis still stands, unrecorded
+            pass
+    return findings
 
 
 def fixed_recipe(recipe: dict[str, Any], findings: list[Finding]) -> tuple[dict[str, Any], list[str]]:
@@ -54,7 +62,7 @@ def write_fixed_recipe(run_dir: str | Path, findings: list[Finding]) -> Path | N
     if not applied:
         return None
     header = "# written by `trainlab doctor --fix`; changes: " + "; ".join(applied) + "\n"
-    path = Path(run_dir) / "recipe.fixed.yaml"
+    path = RunDir(run_dir).file("recipe.fixed.yaml")
     path.write_text(header + yaml.safe_dump(data, sort_keys=False))
     return path
 

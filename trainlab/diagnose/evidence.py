@@ -1,32 +1,17 @@
 """Everything the doctor looks at, read once from a run directory."""
 from __future__ import annotations
 
-import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
-from trainlab.errors import TrainlabError
-from trainlab.train.metrics import higher_is_better
-
-
-def _float(value: str | None) -> float:
-    try:
-        return float(value) if value not in (None, "") else math.nan
-    except ValueError:
-        return math.nan
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:  # probes.csv layer names hold "→"
-        return [{k: (v if k in ("name", "activation") else _float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+from trainlab.diagnose.probe_files import PROBES_FILE
+from trainlab.rundir import RunDir, read_table
+from trainlab.train.checkpoint import load_checkpoint, split_prefix
+from trainlab.train.metrics import resolve_mode
 
 
 @dataclass
@@ -43,12 +28,9 @@ class RunEvidence:
 
     @classmethod
     def load(cls, run_dir: str | Path, bayes_error: float = 0.0) -> RunEvidence:
-        run_dir = Path(run_dir)
-        if not (run_dir / "run.json").is_file() or not (run_dir / "recipe.yaml").is_file():
-            raise TrainlabError(f"{run_dir} is not a trainlab run directory (no run.json / recipe.yaml)")
-        recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text())
-        status = json.loads((run_dir / "run.json").read_text())
-        return cls(run_dir, recipe, status, _rows(run_dir / "metrics.csv"), _rows(run_dir / "probes.csv"), bayes_error)
+        run = RunDir(run_dir).require()
+        probes = read_table(run.file(PROBES_FILE), text_columns=("name", "activation"))
+        return cls(run.path, run.recipe_data(), run.status(), run.metrics(), probes, bayes_error)
 
     # ---- metrics ----
 
@@ -88,9 +70,7 @@ class RunEvidence:
         if not early.get("restore_best_weights"):
             return last
         monitor = early.get("monitor", "val_loss")
-        mode = early.get("mode", "auto")
-        if mode == "auto":
-            mode = "max" if higher_is_better(monitor) else "min"
+        mode = resolve_mode(monitor, early.get("mode", "auto"))
         delta, best, best_epoch = float(early.get("min_delta") or 0.0), None, last
         for epoch, value in enumerate(self.column(monitor)):
             if not math.isfinite(value):
@@ -135,9 +115,6 @@ class RunEvidence:
     def weights(self) -> dict[str, torch.Tensor]:
         """The model weights of the newest checkpoint (empty if there is none)."""
         if self._weights is None:
-            from trainlab.run import latest_checkpoint
-            from trainlab.train.checkpoint import load_checkpoint, split_prefix
-
-            newest = latest_checkpoint(self.run_dir)
+            newest = RunDir(self.run_dir).latest_checkpoint()
             self._weights = split_prefix(load_checkpoint(newest)[0], "model") if newest else {}
         return self._weights

@@ -87,6 +87,14 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of :meth:`to_dict` (a finding read back from ``findings.json``)."""
+        remedies = [Remedy(**r) for r in data.get("remedies", [])]
+        confidence = Confidence(**data["confidence"]) if data.get("confidence") else None
+        return cls(data["name"], data["severity"], data["summary"], data["evidence"], data["explanation"],
+                   remedies, confidence)
+
 
 def new_remedies(finding: Finding, recipe: dict[str, Any]) -> Finding:
     """``finding`` without the changes the resolved ``recipe`` already has: a remedy's keys whose value

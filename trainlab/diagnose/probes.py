@@ -74,7 +74,6 @@ from trainlab.diagnose.probe_files import (
     read_probes,
 )
 from trainlab.nn.activations import activation_bounds, is_relu_family
-from trainlab.recipe import DEFAULT_PROBE_EVERY
 from trainlab.train.callbacks import Callback, LoopState, Order
 
 __all__ = ["COLUMNS", "HISTOGRAMS_FILE", "PROBES_FILE", "STATS", "ProbedLayer", "Probes", "activation_name",
@@ -244,7 +243,8 @@ class Probes(Callback):
 
     order = Order.PROBES  # before the doctor reads ``latest`` and before the checkpointer commits the epoch
 
-    def __init__(self, every: int = DEFAULT_PROBE_EVERY, histograms: int | list[int] = 5, bins: int = 50,
+    # The defaults are the recipe's (DiagnoseSpec), which builds Probes with its own values.
+    def __init__(self, every: int = 20, histograms: int | list[int] = 5, bins: int = 50,
                  run_dir: str | Path | None = None):
         if every < 1 or bins < 2:
             raise ValueError(f"every must be >= 1 and bins >= 2, got every={every}, bins={bins}")

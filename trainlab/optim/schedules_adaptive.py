@@ -17,7 +17,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from trainlab.optim.schedules_base import group_scales, require
 from trainlab.registry import schedules
-from trainlab.train.early_stopping import resolve_mode
+from trainlab.train.metrics import resolve_mode
 
 
 @schedules.register("plateau")

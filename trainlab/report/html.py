@@ -1,45 +1,22 @@
 """``report.html``: a self-contained page (inline SVG figures, no scripts, no network).
 
-The page renders recorded data only (metrics.csv, run.json, recipe.yaml); it computes nothing
-new. Every piece of user text is escaped.
+The page renders recorded data only (metrics.csv, run.json, recipe.yaml, the doctor's
+findings.json); it computes nothing new. Every piece of user text is escaped.
 """
 from __future__ import annotations
 
-import csv
 import html
-import json
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from trainlab.diagnose.plots import probe_section
+from trainlab.diagnose.findings import Finding
+from trainlab.report.page import render_page
+from trainlab.report.probes import probe_section
+from trainlab.report.snapshots import snapshots_html
 from trainlab.report.svg import svg_text
-from trainlab.tools.snapshots import snapshots_html
+from trainlab.rundir import RunDir
 from trainlab.train.checkpoint import atomic_write
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse} td,th{padding:.2em .8em;border-bottom:1px solid #eee;text-align:right}
-pre{background:#f6f6f6;padding:1em;overflow-x:auto} .figs{display:flex;flex-wrap:wrap;gap:1em}
-.status-failed{color:#b00020}
-.finding{border-left:4px solid #999;padding:.3em .8em;margin:.6em 0;background:#fafafa}
-.finding.error{border-color:#b00020} .finding.warning{border-color:#e0a000} .finding.info{border-color:#3070c0}
-"""
-
-
-def read_metrics(path: Path) -> dict[str, list[float]]:
-    """``metrics.csv`` as columns of floats (the History-style dict the figures use)."""
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    columns: dict[str, list[float]] = {}
-    for row in rows:
-        for key, value in row.items():
-            columns.setdefault(key, []).append(float(value) if value not in ("", None) else float("nan"))
-    return columns
-
 
 
 def curve_figure(columns: dict[str, list[float]], metric: str, log_y: bool = False) -> str:
@@ -66,17 +43,17 @@ def _table(rows: dict[str, float]) -> str:
 
 
 def _diagnosis(run_dir: Path) -> str:
-    try:
-        return diagnosis_section(run_dir)
-    except Exception as e:  # noqa: BLE001  (the report must still be written)
-        return f"<p>The doctor could not read this run: {html.escape(str(e))}</p>"
+    record = RunDir(run_dir).findings()
+    if record is None:  # a run directory from before the doctor wrote findings.json
+        return ("<p>No diagnosis recorded: this run directory has no findings.json. "
+                "<code>trainlab doctor RUN_DIR</code> diagnoses it and writes one.</p>")
+    if record.get("error"):
+        return f"<p>The doctor could not read this run: {html.escape(record['error'])}</p>"
+    return diagnosis_section([Finding.from_dict(f) for f in record["findings"]])
 
 
-def diagnosis_section(run_dir: Path) -> str:
+def diagnosis_section(findings: list[Finding]) -> str:
     """The doctor's findings as HTML: severity, summary, explanation, evidence, confidence and fixes."""
-    from trainlab.diagnose.doctor import diagnose
-
-    findings = diagnose(run_dir)
     if not findings:
         return "<p>No findings: this run looks healthy.</p>"
     items = []
@@ -94,10 +71,8 @@ def diagnosis_section(run_dir: Path) -> str:
 
 def write_report(run_dir: str | Path) -> Path:
     """Render ``run_dir/report.html`` from the run's recorded files; return its path."""
-    run_dir = Path(run_dir)
-    status = json.loads((run_dir / "run.json").read_text())
-    columns = read_metrics(run_dir / "metrics.csv")
-    recipe_text = (run_dir / "recipe.yaml").read_text()
+    run = RunDir(run_dir)
+    run_dir, status, columns, recipe_text = run.path, run.status(), run.metric_columns(), run.recipe_text()
     figures = []
     if columns.get("epoch"):
         figures.append(curve_figure(columns, "loss", log_y=min(columns["loss"]) > 0))
@@ -110,19 +85,14 @@ def write_report(run_dir: str | Path) -> Path:
     summary = {**{f"final {k}": v for k, v in status.get("final", {}).items() if k not in ("epoch",)},
                **status.get("test", {})}
     error = f"<p class='status-failed'>{html.escape(status['error'])}</p>" if status.get("error") else ""
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>trainlab — {html.escape(run_dir.name)}</title>
-<style>{_STYLE}</style></head><body>
-<h1>Run {html.escape(run_dir.name)}</h1>
-<p>Status: <b class="status-{html.escape(state)}">{html.escape(state)}</b>, {len(columns.get('epoch', []))} epochs,
+    body = f"""<p>Status: <b class="status-{html.escape(state)}">{html.escape(state)}</b>, {len(columns.get('epoch', []))} epochs,
 device {html.escape(str(status.get('device', '?')))}.</p>{error}
 <h2>Diagnosis</h2>{_diagnosis(run_dir)}
 <h2>Results</h2>{_table(summary) if summary else '<p>No finished epoch yet.</p>'}
 {snapshots_html(status["snapshots"], status.get("test")) if status.get("snapshots") else ""}
 <h2>Learning curves</h2><div class="figs">{''.join(figures) or '<p>No finished epoch yet.</p>'}</div>
-{probe_section(run_dir)}<h2>Recipe</h2><pre>{html.escape(recipe_text)}</pre>
-</body></html>
-"""
+{probe_section(run_dir)}<h2>Recipe</h2><pre>{html.escape(recipe_text)}</pre>"""
+    page = render_page(f"trainlab — {run_dir.name}", body, heading=f"Run {run_dir.name}")
     path = run_dir / "report.html"
     atomic_write(path, page.encode())
     return path

@@ -15,12 +15,9 @@ finished ones, resumes the others from their last checkpoint and starts the miss
 """
 from __future__ import annotations
 
-import copy
-import itertools
 import json
 import multiprocessing
 import os
-import re
 import shutil
 import sys
 import threading
@@ -31,16 +28,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
 
 import torch
-import yaml
 
 from trainlab.errors import TrainlabError
-from trainlab.recipe import Recipe, load_recipe
+from trainlab.recipe import Recipe
 from trainlab.report.html import write_report as write_run_report
-from trainlab.run import latest_checkpoint, resume_run, versions
-from trainlab.tools.compare_report import Summary, summarize, write_report, write_summary_csv
+from trainlab.run import resume_run
+from trainlab.rundir import REPORT, RUN_JSON, RunDir, stamped_dir
+from trainlab.tools.compare_report import Summary, summarize, write_compare_report, write_summary_csv
+from trainlab.tools.comparison import (  # noqa: F401  (the spec is part of this module's API)
+    SPEC_FILE,
+    Comparison,
+    PlannedRun,
+    Vary,
+    comparison_from_args,
+    load_comparison,
+    parse_vary,
+    split_values,
+)
 from trainlab.train.checkpoint import atomic_write
 
 try:
@@ -48,163 +54,14 @@ try:
 except ImportError:  # Windows: no advisory locks, so nothing stops two comparisons sharing a directory
     fcntl = None
 
-SPEC_FILE = "comparison.json"
 DONE = ("finished", "failed")  # a failed run stopped on its own (e.g. non-finite loss): a result, not retried
-
-
-@dataclass(frozen=True)
-class Vary:
-    """One ``--vary KEY=V1,V2,…``: a recipe key path and its values as YAML text."""
-
-    key: str
-    values: tuple[str, ...]
-
-
-def split_values(text: str) -> list[str]:
-    """Split ``V1,V2,…`` at the commas outside brackets and quotes, so lists stay whole.
-
-    >>> split_values("[32],[64, 64],'a,b'")
-    ['[32]', '[64, 64]', "'a,b'"]
-    """
-    parts, current, depth, quote = [], [], 0, ""
-    for char in text:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current).strip())
-    if depth or quote:
-        raise TrainlabError(f"--vary value list {text!r}: unbalanced brackets or quotes")
-    return parts
-
-
-def parse_vary(text: str) -> Vary:
-    """``optim.lr=0.1,0.01`` → ``Vary('optim.lr', ('0.1', '0.01'))``; values are parsed as YAML later."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key or not raw.strip():
-        raise TrainlabError(f"--vary {text!r}: expected KEY=V1,V2,…, e.g. --vary optim.lr=0.1,0.01")
-    if key == "seed":
-        raise TrainlabError("--vary seed: seeds come from --seeds N (the recipe's seed, +1, …, +N−1)")
-    values = split_values(raw)
-    if "" in values:
-        raise TrainlabError(f"--vary {text!r}: an empty value; separate values by single commas")
-    repeated = sorted({v for v in values if values.count(v) > 1})
-    if repeated:
-        raise TrainlabError(f"--vary {key}: {', '.join(repeated)} listed twice; give each value once")
-    return Vary(key, tuple(values))
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    """One (variant, seed): its directory name and the ``--set`` list that makes ``trainlab run`` do it."""
-
-    name: str
-    variant: int
-    seed: int
-    overrides: tuple[str, ...]
-
-
-def _slug(overrides: tuple[str, ...], limit: int = 48) -> str:
-    """``('optim.lr=0.1', 'model.hidden=[4, 4]')`` → ``optim.lr=0.1+model.hidden=4,4``, safe as a file name."""
-    text = "+".join(re.sub(r"[\[\]{}'\" ]", "", o) for o in overrides) or "recipe"
-    return re.sub(r"[^A-Za-z0-9._=,+-]+", "_", text)[:limit]
-
-
-@dataclass
-class Comparison:
-    """The spec: the recipe file's data, its ``--set`` overrides, the ``--vary`` lists, seeds per variant."""
-
-    recipe: dict[str, Any]
-    sets: list[str]
-    varies: list[Vary]
-    seeds: int
-    recipe_file: str = ""
-
-    def variants(self) -> list[tuple[str, ...]]:
-        """Each variant's ``key=value`` overrides, in cartesian-product order; the first is the baseline."""
-        combos = itertools.product(*(v.values for v in self.varies))
-        return [tuple(f"{v.key}={value}" for v, value in zip(self.varies, combo)) for combo in combos]
-
-    def labels(self) -> list[str]:
-        return [", ".join(overrides) or "the recipe as given" for overrides in self.variants()]
-
-    def base(self) -> Recipe:
-        return load_recipe(copy.deepcopy(self.recipe), self.sets)  # load_recipe edits nested sections in place
-
-    def plan(self) -> list[PlannedRun]:
-        first = self.base().seed
-        return [PlannedRun(f"v{i}-{_slug(overrides)}-seed{first + k}", i, first + k,
-                           (*self.sets, *overrides, f"seed={first + k}"))
-                for i, overrides in enumerate(self.variants()) for k in range(self.seeds)]
-
-    def recipe_of(self, run: PlannedRun) -> Recipe:
-        return load_recipe(copy.deepcopy(self.recipe), list(run.overrides))
-
-    def spec(self) -> dict[str, Any]:
-        """What makes two comparisons the same (the recipe file's path does not)."""
-        spec = {"recipe": self.recipe, "set": list(self.sets), "seeds": self.seeds,
-                "vary": [{"key": v.key, "values": list(v.values)} for v in self.varies]}
-        return json.loads(json.dumps(spec))
-
-    def to_json(self) -> dict[str, Any]:
-        runs = [{"name": r.name, "variant": r.variant, "seed": r.seed, "overrides": list(r.overrides)}
-                for r in self.plan()]
-        return {"format": 1, "recipe_file": self.recipe_file, **self.spec(), "variants": self.labels(), "runs": runs,
-                "created": time.time(), "versions": versions()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Comparison:
-        return cls(data["recipe"], list(data["set"]), [Vary(v["key"], tuple(v["values"])) for v in data["vary"]],
-                   int(data["seeds"]), data.get("recipe_file", ""))
-
-
-def comparison_from_args(recipe_file: str | Path, varies: list[str], seeds: int, sets: list[str]) -> Comparison:
-    """Build and check the spec of ``trainlab compare``; every variant's recipe is validated here,
-    so a bad key or value fails with the recipe's own message before any run starts."""
-    load_recipe(recipe_file, sets)  # a missing file, bad YAML or a bad --set, said the usual way
-    raw = yaml.safe_load(Path(recipe_file).read_text()) or {}
-    if seeds < 1:
-        raise TrainlabError(f"--seeds: {seeds} is not valid; give the number of seeds per variant, 1 or more")
-    parsed = [parse_vary(text) for text in varies]
-    keys = [v.key for v in parsed]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
-    if twice:
-        raise TrainlabError(f"--vary {', '.join(twice)} given twice; list all values in one --vary KEY=V1,V2,…")
-    comparison = Comparison(raw, list(sets), parsed, seeds, str(recipe_file))
-    for run in comparison.plan()[::seeds]:  # one run per variant: the seed cannot make a recipe invalid
-        comparison.recipe_of(run)
-    return comparison
-
-
-def load_comparison(out_dir: str | Path) -> Comparison:
-    """The spec saved in ``out_dir/comparison.json`` (for ``--resume DIR``)."""
-    path = Path(out_dir) / SPEC_FILE
-    if not path.is_file():
-        raise TrainlabError(f"--resume {out_dir}: not a comparison directory (no {SPEC_FILE})")
-    return Comparison.from_json(json.loads(path.read_text()))
 
 
 def open_comparison_dir(comparison: Comparison, out_dir: str | Path | None = None,
                         parent: str | Path = "comparisons") -> Path:
     """Create ``parent/<recipe name>-<time>`` (or ``out_dir``) with ``comparison.json``; reopen an
     existing ``out_dir`` only if it holds the same comparison."""
-    if out_dir is None:
-        stamp, n = time.strftime("%Y%m%d-%H%M%S"), 1
-        out_dir = Path(parent) / f"{comparison.base().name}-{stamp}"
-        while out_dir.exists():
-            n += 1
-            out_dir = Path(parent) / f"{comparison.base().name}-{stamp}-{n}"
-    out_dir = Path(out_dir)
+    out_dir = stamped_dir(parent, comparison.base().name) if out_dir is None else Path(out_dir)
     spec_file = out_dir / SPEC_FILE
     if spec_file.is_file():
         if load_comparison(out_dir).spec() != comparison.spec():
@@ -223,12 +80,13 @@ def open_comparison_dir(comparison: Comparison, out_dir: str | Path | None = Non
 
 def run_state(run_dir: Path) -> str:
     """``new``, ``finished``, ``failed``, ``resume`` (a checkpoint exists) or ``restart`` (none yet)."""
-    if not (run_dir / "run.json").is_file():
+    run = RunDir(run_dir)
+    if not run.file(RUN_JSON).is_file():
         return "new"
-    status = json.loads((run_dir / "run.json").read_text()).get("status")
+    status = run.status().get("status")
     if status in DONE:
         return status
-    return "resume" if latest_checkpoint(run_dir) is not None else "restart"
+    return "resume" if run.latest_checkpoint() is not None else "restart"
 
 
 def _create_run_dir(run_dir: Path, recipe: Recipe) -> None:
@@ -237,10 +95,7 @@ def _create_run_dir(run_dir: Path, recipe: Recipe) -> None:
     tmp = run_dir.with_name(f".{run_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    header = "".join(f"# {k} {v}\n" for k, v in versions().items())
-    (tmp / "recipe.yaml").write_text(f"# resolved recipe, written by trainlab\n{header}{recipe.to_yaml()}")
-    atomic_write(tmp / "run.json", json.dumps({"status": "created", "created": time.time(), "versions": versions(),
-                                               "command": sys.argv}, indent=1).encode())
+    RunDir(tmp).start(recipe)
     os.replace(tmp, run_dir)
 
 
@@ -326,7 +181,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def _outcome(run_dir: Path) -> str:
-    status = json.loads((run_dir / "run.json").read_text())
+    status = RunDir(run_dir).status()
     if status.get("status") == "failed":
         return f"failed: {status.get('error', '')}"
     if status.get("status") != "finished":
@@ -364,11 +219,11 @@ def compare(comparison: Comparison, out_dir: Path, workers: int | None = None, t
         todo = [run for run in plan if states[run.name] not in DONE]
         unfinished = _execute(todo, recipes, out_dir, workers, threads, log)
         for run in plan:  # a run killed after run.json said finished but before its report was written
-            if run_state(out_dir / run.name) == "finished" and not (out_dir / run.name / "report.html").is_file():
+            if run_state(out_dir / run.name) == "finished" and not RunDir(out_dir / run.name).file(REPORT).is_file():
                 write_run_report(out_dir / run.name)
         summary = summarize(out_dir, comparison)
         write_summary_csv(out_dir / "summary.csv", summary, comparison)
-        write_report(out_dir, summary, comparison)
+        write_compare_report(out_dir, summary, comparison)
     return ComparisonResult(out_dir, summary, unfinished)
 
 

@@ -20,13 +20,11 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
@@ -35,15 +33,15 @@ from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from trainlab import registry
-from trainlab.report.html import read_metrics
+from trainlab.report.page import render_page
 from trainlab.report.svg import svg_text
+from trainlab.rundir import RUN_JSON, RunDir
+from trainlab.tools.comparison import Comparison
 from trainlab.train.checkpoint import atomic_write
 from trainlab.train.metrics import higher_is_better
 
-if TYPE_CHECKING:
-    from trainlab.tools.compare import Comparison
 
-def curves() -> list[str]:
+def band_columns() -> list[str]:
     """The per-epoch columns plotted when recorded: the loss and every registered metric, with their val_."""
     return [c for name in ("loss", *registry.metrics.names()) for c in (name, f"val_{name}")]
 
@@ -93,10 +91,10 @@ class RunRecord:
 
 
 def read_run(run_dir: Path, variant: int, seed: int) -> RunRecord:
-    if not (run_dir / "run.json").is_file():
+    run = RunDir(run_dir)
+    if not run.file(RUN_JSON).is_file():
         return RunRecord(run_dir.name, variant, seed, "missing")
-    status = json.loads((run_dir / "run.json").read_text())
-    curves = read_metrics(run_dir / "metrics.csv")
+    status, curves = run.status(), run.metric_columns()
     final = dict(status.get("test") or {})
     if not final:
         last = {k: v for k, v in status.get("final", {}).items() if k not in ("epoch", "lr", "seconds")}
@@ -223,15 +221,6 @@ def band_figure(summary: Summary, column: str) -> str:
     return svg_text(fig)
 
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;color:#222}
-h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse} td,th{padding:.25em .8em;border-bottom:1px solid #eee;text-align:right}
-td.l,th.l{text-align:left} small{color:#666} pre{background:#f6f6f6;padding:1em;overflow-x:auto}
-.figs{display:flex;flex-wrap:wrap;gap:1em} .failed{color:#b00020}
-"""
-
-
 def _results_table(summary: Summary) -> str:
     arrows = {"higher": " ↑", "lower": " ↓", None: ""}
     head = "".join(f"<th>{html.escape(m)}{arrows[better(m)]}</th>" for m in summary.metrics)
@@ -261,27 +250,22 @@ def _runs_table(summary: Summary) -> str:
     return f"<table><tr><th class='l'>run</th><th>variant</th><th>seed</th><th class='l'>status</th></tr>{''.join(rows)}</table>"
 
 
-def write_report(out_dir: Path, summary: Summary, comparison: Comparison) -> Path:
+def write_compare_report(out_dir: Path, summary: Summary, comparison: Comparison) -> Path:
     """Render ``out_dir/report.html`` from the summary and the runs' recorded curves."""
-    columns = [c for c in curves() if any(c in r.curves for r in summary.runs if r.status == "finished")]
+    columns = [c for c in band_columns() if any(c in r.curves for r in summary.runs if r.status == "finished")]
     figures = "".join(band_figure(summary, c) for c in columns) or "<p>No finished run yet.</p>"
     varies = "".join(f"<li><code>{html.escape(v.key)}</code>: {html.escape(', '.join(v.values))}</li>"
                      for v in comparison.varies) or "<li>nothing (the recipe as given)</li>"
     sets = html.escape(" ".join(f"--set {s}" for s in comparison.sets) or "none")
     base = comparison.base()
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>trainlab comparison — {html.escape(out_dir.name)}</title>
-<style>{_STYLE}</style></head><body>
-<h1>Comparison {html.escape(out_dir.name)}</h1>
-<p>Recipe <b>{html.escape(base.name)}</b> ({html.escape(comparison.recipe_file)}), overrides: <code>{sets}</code>;
+    body = f"""<p>Recipe <b>{html.escape(base.name)}</b> ({html.escape(comparison.recipe_file)}), overrides: <code>{sets}</code>;
 {comparison.seeds} seeds per variant ({base.seed}–{base.seed + comparison.seeds - 1}). Varied:</p><ul>{varies}</ul>
 <h2>Results</h2>{_results_table(summary)}
 <h2>Learning curves</h2><p><small>Line: mean over the finished seeds; band: their minimum to maximum.</small></p>
 <div class="figs">{figures}</div>
 <h2>Runs</h2>{_runs_table(summary)}
-<h2>Recipe file</h2><pre>{html.escape(yaml.safe_dump(comparison.recipe, sort_keys=False))}</pre>
-</body></html>
-"""
+<h2>Recipe file</h2><pre>{html.escape(yaml.safe_dump(comparison.recipe, sort_keys=False))}</pre>"""
+    page = render_page(f"trainlab comparison — {out_dir.name}", body, heading=f"Comparison {out_dir.name}")
     path = out_dir / "report.html"
     atomic_write(path, page.encode())
     return path

@@ -28,9 +28,10 @@ from trainlab.optim.quasi_newton import BFGS, LBFGS
 from trainlab.optim.schedules_base import group_scales
 from trainlab.optim.stages import stages, wants_full_batch
 from trainlab.recipe import Recipe, apply_overrides, load_recipe, validate_recipe
+from trainlab.report.page import render_page
 from trainlab.run import Setup, build
-from trainlab.train.checkpoint import atomic_write
 from trainlab.train.callbacks import Callback
+from trainlab.train.checkpoint import atomic_write
 from trainlab.train.metrics import LossFn
 from trainlab.train.trainer import Trainer
 
@@ -172,11 +173,9 @@ class LRFindResult:
         rows = "".join(f"<tr><th>{html.escape(LABELS.get(name, name))}</th><td>{'—' if v is None else f'{v:.3g}'}</td>"
                        f"<td>{'recommended' if name == self.recommended else ''}</td></tr>"
                        for name, v in self.suggestions.items())
-        return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>trainlab lr-find</title>"
-                "<style>body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto}"
-                "td,th{padding:.2em .8em;text-align:right}</style></head><body>"
-                f"<h1>LR range test</h1><p>{html.escape(self.summary().splitlines()[0])}</p>"
-                f"<table>{rows}</table>{svg[svg.index('<svg'):]}</body></html>\n")
+        body = (f"<p>{html.escape(self.summary().splitlines()[0])}</p>"
+                f"<table>{rows}</table><div class='figs'>{svg[svg.index('<svg'):]}</div>")
+        return render_page("trainlab lr-find", body, heading="LR range test")
 
 
 def _batches(train, whole: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

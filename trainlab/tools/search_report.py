@@ -18,16 +18,11 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from trainlab.recipe import validate_recipe
+from trainlab.report.page import render_page
 from trainlab.report.svg import svg_text
 from trainlab.tools.space import Param, Space, apply_values
 from trainlab.train.checkpoint import atomic_write
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;color:#222}
-h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse} td,th{padding:.2em .7em;border-bottom:1px solid #eee;text-align:right}
-pre{background:#f6f6f6;padding:1em;overflow-x:auto} .figs{display:flex;flex-wrap:wrap;gap:1em}
-"""
 TOP = 10  # rows in the best-trials table
 
 
@@ -261,21 +256,15 @@ def write_search_report(study: optuna.Study, space: Space, out: Path, metric: st
     best_path = out / "best.yaml"
     best_text = best_path.read_text() if best_path.is_file() else "no trial has completed yet"
     attrs = study.user_attrs.get("trainlab", {})
-    name = html.escape(study.study_name)
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>trainlab search — {name}</title>
-<style>{_STYLE}</style></head><body>
-<h1>Search {name}</h1>
-<p>Strategy <b>{html.escape(str(attrs.get('strategy', '?')))}</b>, {html.escape(study.direction.name.lower())}
+    body = f"""<p>Strategy <b>{html.escape(str(attrs.get('strategy', '?')))}</b>, {html.escape(study.direction.name.lower())}
 <b>{html.escape(metric)}</b>; storage {html.escape(storage)}.</p>
 <table>{_row(list(counts), header=True)}{_row(list(counts.values()))}</table>
 <h2>Best trials</h2>{_best_table(trials, space, metric, out) if trials else '<p>No trial has completed yet.</p>'}
 {_stages_table(study, space)}
 <h2>Search</h2><div class="figs">{''.join(figures) or '<p>No trial has completed yet.</p>'}</div>
 <h2>Slices: {html.escape(metric)} against each parameter</h2><div class="figs">{''.join(slices)}</div>
-<h2>Best recipe (best.yaml)</h2><pre>{html.escape(best_text)}</pre>
-</body></html>
-"""
+<h2>Best recipe (best.yaml)</h2><pre>{html.escape(best_text)}</pre>"""
+    page = render_page(f"trainlab search — {study.study_name}", body, heading=f"Search {study.study_name}")
     path = out / "report.html"
     atomic_write(path, page.encode())
     return path

@@ -14,14 +14,7 @@ import torch
 
 from trainlab.errors import TrainlabError
 from trainlab.train.callbacks import Callback, LoopState, Order
-from trainlab.train.metrics import higher_is_better
-
-def resolve_mode(monitor: str, mode: str) -> str:
-    """``auto`` → ``max`` for a metric registered as higher-is-better (accuracy), ``min`` for losses
-    and errors."""
-    if mode != "auto":
-        return mode
-    return "max" if higher_is_better(monitor) else "min"
+from trainlab.train.metrics import resolve_mode
 
 
 class _Monitor:

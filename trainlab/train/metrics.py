@@ -67,6 +67,18 @@ def higher_is_better(column: str) -> bool:
     return name in metrics and bool(metrics.get(name).facts.get("higher_is_better", False))
 
 
+def resolve_mode(monitor: str, mode: str) -> str:
+    """``auto`` → ``max`` for a metric registered as higher-is-better (accuracy), ``min`` for losses
+    and errors; ``min`` and ``max`` stay (early stopping, best checkpoints and monitored schedules).
+
+    >>> resolve_mode("val_accuracy", "auto"), resolve_mode("loss", "auto"), resolve_mode("loss", "max")
+    ('max', 'min', 'max')
+    """
+    if mode != "auto":
+        return mode
+    return "max" if higher_is_better(monitor) else "min"
+
+
 def metric_task(name: str) -> str | None:
     """The task a metric is for ("classification", "regression"), or None if it fits any."""
     return metrics.get(name).facts.get("task") if name in metrics else None

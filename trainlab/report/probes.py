@@ -14,7 +14,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from trainlab.diagnose.probes import read_histograms, read_probes
+from trainlab.diagnose.probe_files import read_histograms, read_probes
 from trainlab.report.svg import svg_text
 
 PANEL_COLUMNS = 5  # histogram panels per row
