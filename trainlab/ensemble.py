@@ -23,7 +23,7 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, CyclicLR, LRScheduler
 
 from trainlab.errors import TrainlabError
-from trainlab.optim.schedules_warmup import Warmup
+from trainlab.optim.schedules.warmup import Warmup
 from trainlab.recipe import Recipe
 from trainlab.rundir import SNAPSHOTS, snapshot_files
 from trainlab.train.callbacks import Callback, LoopState, Order

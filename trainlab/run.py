@@ -33,7 +33,7 @@ from trainlab.nn.noise import GaussianNoise
 from trainlab.nn.penalties import make_penalty, make_proximal_step
 from trainlab.optim.quasi_newton import BFGS, LBFGS
 from trainlab.optim.schedules import with_warmup
-from trainlab.optim.schedules_base import monitored
+from trainlab.optim.schedules.base import monitored
 from trainlab.optim.stages import has_line_search_stops, line_search_stop, optimizer_parts, stages
 from trainlab.predict import Predictor
 from trainlab.recipe import Recipe

@@ -25,7 +25,7 @@ from torch import nn
 
 from trainlab.errors import TrainlabError
 from trainlab.optim.quasi_newton import BFGS, LBFGS
-from trainlab.optim.schedules_base import group_scales
+from trainlab.optim.schedules.base import group_scales
 from trainlab.optim.stages import stages, wants_full_batch
 from trainlab.recipe import Recipe, apply_overrides, load_recipe, validate_recipe
 from trainlab.report.page import render_page

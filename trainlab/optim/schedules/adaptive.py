@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from trainlab.optim.schedules_base import group_scales, require
+from trainlab.optim.schedules.base import group_scales, require
 from trainlab.registry import schedules
 from trainlab.train.metrics import resolve_mode
 

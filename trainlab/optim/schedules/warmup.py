@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LinearLR, LRScheduler
 
-from trainlab.optim.schedules_base import needs_metric, require
+from trainlab.optim.schedules.base import needs_metric, require
 from trainlab.registry import schedules
 
 

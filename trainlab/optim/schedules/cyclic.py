@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, CyclicLR, LRScheduler, OneCycleLR
 
-from trainlab.optim.schedules_base import base_rate, group_scales, require
+from trainlab.optim.schedules.base import base_rate, group_scales, require
 from trainlab.registry import schedules
 
 

@@ -15,7 +15,7 @@ import math
 import torch
 from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, LRScheduler, StepLR
 
-from trainlab.optim.schedules_base import base_rate, require
+from trainlab.optim.schedules.base import base_rate, require
 from trainlab.registry import schedules
 
 
