@@ -523,14 +523,25 @@ def class_imbalance(run: RunEvidence) -> list[Finding]:
                     Confidence.beyond(ratio, IMBALANCE, "largest class over smallest, counted"))]
 
 
-RULES: list[Callable[[RunEvidence], list[Finding]]] = [
+Rule = Callable[[RunEvidence], list[Finding]]
+
+RULES: list[Rule] = [
     non_finite_loss, symmetric_units, exploding_gradients, vanishing_gradients, dead_relus, saturated_units,
     learning_rate_too_high, learning_rate_too_low, plateau, overfitting, underfitting, unnormalized_inputs,
     class_imbalance,
 ]
 
 
-def run_rules(run: RunEvidence, rules: list[Callable[[RunEvidence], list[Finding]]] = RULES) -> list[Finding]:
+def rule(check: Rule) -> Rule:
+    """Add ``check`` to the doctor's rules (use as a decorator): ``trainlab doctor``, the report and
+    the live doctor run it with the others, and its remedies are filtered against the recipe like
+    theirs. The same function registered again (a notebook cell run twice) replaces itself."""
+    origin = (check.__module__, check.__qualname__)
+    RULES[:] = [r for r in RULES if (r.__module__, r.__qualname__) != origin] + [check]
+    return check
+
+
+def run_rules(run: RunEvidence, rules: list[Rule] | None = None) -> list[Finding]:
     """Every rule's findings, each without the remedies the run's recipe already has: the one place
     remedies are checked against the resolved recipe, so no rule can suggest what the run does."""
-    return [new_remedies(finding, run.recipe) for rule in rules for finding in rule(run)]
+    return [new_remedies(finding, run.recipe) for check in (RULES if rules is None else rules) for finding in check(run)]
