@@ -98,3 +98,20 @@ def test_version_is_the_installed_package_version(capsys):
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.strip() == f"trainlab {version('trainlab')}"
+
+
+def test_the_cli_mirrors_the_api():
+    import trainlab
+    from trainlab.diagnose.doctor import diagnose
+    from trainlab.labs import run_lab
+    from trainlab.tools.compare import compare
+    from trainlab.tools.lr_find import lr_find
+    from trainlab.tools.search import search
+
+    # command → the public function (or class) it runs
+    assert (trainlab.run_recipe, trainlab.resume_run, trainlab.doctor, trainlab.compare, trainlab.search,
+            trainlab.lr_find, trainlab.run_lab) == (trainlab.run.run_recipe, trainlab.run.resume_run, diagnose,
+                                                    compare, search, lr_find, run_lab)
+    assert trainlab.Predictor.__name__ == "Predictor" and callable(trainlab.build)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        trainlab.nothing

@@ -19,8 +19,8 @@ from trainlab.diagnose.probes import (
     COLUMNS,
     Probes,
     activation_stats,
+    binned_counts,
     find_layers,
-    histogram,
     read_histograms,
     read_probes,
 )
@@ -182,7 +182,7 @@ def test_activations_are_measured_on_the_training_batch_not_validation():
 def test_histogram_matches_numpy():
     torch.manual_seed(0)
     x = torch.randn(1000)
-    ours = histogram(x, x.min(), x.max(), 20)
+    ours = binned_counts(x, x.min(), x.max(), 20)
     counts, edges = np.histogram(x.numpy(), 20)
     assert ours[:2].tolist() == pytest.approx([edges[0], edges[-1]], rel=1e-6)  # float32 of numpy's float64
     # Counts agree exactly, unless a value lies within float32 rounding of an edge.

@@ -31,7 +31,7 @@ from trainlab.train.checkpoint import load_checkpoint, save_checkpoint, split_pr
 from trainlab.train.trainer import Trainer
 
 __all__ = ["SNAPSHOT_DIR", "BuiltRun", "SnapshotCallback", "SnapshotTable", "StepSnapshotCallback", "cycle_ends",
-           "evaluate_snapshots", "format_table", "snapshot_callback", "snapshot_ends", "snapshot_files", "table_rows"]
+           "evaluate_ensemble", "format_table", "snapshot_callback", "snapshot_ends", "snapshot_files", "table_rows"]
 
 
 class BuiltRun(Protocol):
@@ -215,7 +215,7 @@ def _snapshot_dir(setup: BuiltRun) -> Path:
     raise TrainlabError("evaluate_snapshots: this setup has no SnapshotCallback; pass the run directory instead")
 
 
-def evaluate_snapshots(setup: BuiltRun, last_m: int | None = None, directory: str | Path | None = None) -> SnapshotTable:
+def evaluate_ensemble(setup: BuiltRun, last_m: int | None = None, directory: str | Path | None = None) -> SnapshotTable:
     """Evaluate each of the last ``last_m`` snapshots (default: all kept) and their ensemble.
 
     ``setup`` is a built run (its data split and model); the snapshots are read from ``directory``,

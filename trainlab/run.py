@@ -25,7 +25,7 @@ from trainlab.data.split import split_dataset
 from trainlab.diagnose.doctor import diagnose
 from trainlab.diagnose.live import DoctorCallback
 from trainlab.diagnose.probes import Probes
-from trainlab.ensemble import evaluate_snapshots, snapshot_callback, snapshot_ends
+from trainlab.ensemble import evaluate_ensemble, snapshot_callback, snapshot_ends
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
 from trainlab.nn.augment import Augment
 from trainlab.nn.init import apply_init
@@ -436,7 +436,7 @@ def _execute(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path
     status.update(status="finished", epochs=len(history), final=final, test=test,
                   **_line_search(line_search))
     if recipe.snapshots is not None and snapshot_files(run.snapshots) and (setup.test is not None or setup.val is not None):
-        status["snapshots"] = evaluate_snapshots(setup).to_dict()
+        status["snapshots"] = evaluate_ensemble(setup).to_dict()
     run.write_status(status)
     _finish(run)
     return RunResult(run_dir, history, test)

@@ -77,7 +77,7 @@ from trainlab.nn.activations import activation_bounds, is_relu_family
 from trainlab.train.callbacks import Callback, LoopState, Order
 
 __all__ = ["COLUMNS", "HISTOGRAMS_FILE", "PROBES_FILE", "STATS", "ProbedLayer", "Probes", "activation_name",
-           "activation_stats", "find_layers", "histogram", "histogram_epochs", "read_histograms", "read_probes"]
+           "activation_stats", "binned_counts", "find_layers", "histogram_epochs", "read_histograms", "read_probes"]
 # (the file format and its readers live in probe_files and are part of this module's API too)
 
 SATURATION_MARGIN = 0.01  # within 1 % of the bound's magnitude: |tanh| > 0.99, sigmoid < 0.01 or > 0.99
@@ -176,7 +176,7 @@ def _activation_parts(h: torch.Tensor, activation: nn.Module, unit_dim: int) -> 
     return torch.stack([mean, torch.linalg.vector_norm(h - mean), saturated, dead]), h.numel(), units
 
 
-def histogram(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, bins: int) -> torch.Tensor:
+def binned_counts(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, bins: int) -> torch.Tensor:
     """[low, high, fraction of ``x`` in each of ``bins`` equal bins over [low, high]], shape (bins + 2,).
 
     Bin i holds low + i·w ≤ x < low + (i + 1)·w, w = (high − low)/bins, the last bin also x = high.
@@ -200,12 +200,12 @@ def _activation_histogram(h: torch.Tensor, activation: nn.Module, bins: int) -> 
         low, high = (torch.tensor(b, device=h.device) for b in bounds)
     else:
         low, high = torch.aminmax(h.detach().float())
-    return histogram(h, low, high, bins)
+    return binned_counts(h, low, high, bins)
 
 
 def _gradient_histogram(g: torch.Tensor, bins: int) -> torch.Tensor:
     largest = g.detach().abs().amax()
-    return histogram(g, -largest, largest, bins)
+    return binned_counts(g, -largest, largest, bins)
 
 
 def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from trainlab.diagnose.evidence import RunEvidence
 from trainlab.diagnose.findings import Confidence, Finding, Remedy, bias_variance, new_remedies
 from trainlab.diagnose.noise import MIN_VAL_EXAMPLES, NOISE_FACTOR, binomial_se, difference_noise, loss_se
+from trainlab.nn.activations import activation_fact
 
-BOUNDED = ("sigmoid", "tanh", "lecun_tanh")
 DIVERGE_FACTOR = 1.05  # final loss above 105 % of the first epoch's: training made things worse
 EXPLODED_FACTOR = 10.0  # an epoch's cross-entropy above 10× that of a uniform guess (ln K)
 SPIKE_FACTOR = 1.5  # an epoch's loss above 150 % of the best so far is a spike
@@ -46,7 +46,7 @@ def _lower_lr(run: RunEvidence, factor: float, why: str) -> Remedy:
 
 
 def _init_for(run: RunEvidence) -> str:
-    return "xavier_normal" if run.activation in BOUNDED else "he_normal"
+    return "xavier_normal" if activation_fact(run.activation, "bounded") else "he_normal"
 
 
 def _batchnorm(run: RunEvidence) -> list[Remedy]:
@@ -193,7 +193,7 @@ def learning_rate_too_low(run: RunEvidence) -> list[Finding]:
                     Confidence.beyond(drop, SLOW_TOTAL_DROP, "share of the first loss removed"))]
 
 
-def plateau(run: RunEvidence) -> list[Finding]:
+def loss_plateau(run: RunEvidence) -> list[Finding]:
     losses = _finite(run.column("loss"))
     if len(losses) < 6 or len(losses) < len(run.history):
         return []
@@ -350,7 +350,8 @@ def vanishing_gradients(run: RunEvidence) -> list[Finding]:
         return []
     weak = [layer for layer, g in grads.items() if g < VANISHING_RATIO * largest]
     remedies = []
-    if run.activation in ("sigmoid", "tanh"):
+    derivative = activation_fact(run.activation, "max_derivative")
+    if activation_fact(run.activation, "bounded"):
         remedies.append(Remedy({"model.activation": "relu", "model.init": "he_normal"},
                                "ReLU's derivative is 1 for active units; He init keeps the signal's variance"))
     remedies += [Remedy({"model.init": _init_for(run)}, "a variance-preserving initialization"), *_batchnorm(run)]
@@ -359,7 +360,7 @@ def vanishing_gradients(run: RunEvidence) -> list[Finding]:
                     f"largest layer's gradient norm",
                     {"grad_norm_by_layer": grads, "weak_layers": weak, "ratio": first / largest},
                     "Backpropagation multiplies the gradient by each layer's weights and activation derivative; "
-                    f"with {run.activation} (derivative ≤ {'1/4' if run.activation == 'sigmoid' else '1'}) the "
+                    f"with {run.activation}{f' (derivative ≤ {derivative:g})' if derivative else ''} the "
                     "product shrinks layer after layer, so the early layers barely learn.", remedies,
                     Confidence.beyond(first / largest, VANISHING_RATIO, "first layer's median gradient norm over "
                                                                         "the largest layer's"))]
@@ -447,7 +448,7 @@ def saturated_units(run: RunEvidence) -> list[Finding]:
 def dead_relus(run: RunEvidence) -> list[Finding]:
     final: dict[int, float] = {}
     for layer in run.layers():
-        if run.layer_activation(layer) not in ("relu", "relu6"):  # a leaky unit at 0 is idle, not dead
+        if not activation_fact(run.layer_activation(layer), "can_die"):  # a leaky unit at 0 is idle, not dead
             continue
         values = _finite(run.probe_series(layer, "act_dead"))
         if values and values[-1] > DEAD:
@@ -527,7 +528,7 @@ Rule = Callable[[RunEvidence], list[Finding]]
 
 RULES: list[Rule] = [
     non_finite_loss, symmetric_units, exploding_gradients, vanishing_gradients, dead_relus, saturated_units,
-    learning_rate_too_high, learning_rate_too_low, plateau, overfitting, underfitting, unnormalized_inputs,
+    learning_rate_too_high, learning_rate_too_low, loss_plateau, overfitting, underfitting, unnormalized_inputs,
     class_imbalance,
 ]
 

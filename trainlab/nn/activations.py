@@ -36,19 +36,19 @@ class LeCunTanh(nn.Module):
         return f"a={self.a}"
 
 
-@activations.register("sigmoid")
+@activations.register("sigmoid", bounded=True, max_derivative=0.25)
 def sigmoid() -> nn.Module:
     """Logistic sigmoid: σ(x) = 1 / (1 + e^-x), bounded in (0, 1); derivative at most 1/4."""
     return nn.Sigmoid()
 
 
-@activations.register("tanh")
+@activations.register("tanh", bounded=True, max_derivative=1.0)
 def tanh() -> nn.Module:
     """Hyperbolic tangent: tanh(x) = (e^x − e^-x) / (e^x + e^-x), bounded in (-1, 1)."""
     return nn.Tanh()
 
 
-@activations.register("lecun_tanh")
+@activations.register("lecun_tanh", bounded=True, max_derivative=1.1439)  # 1.7159 · 2/3 at a = 0
 def lecun_tanh(a: float = 0.0) -> nn.Module:
     """LeCun's scaled tanh: f(x) = 1.7159·tanh(2x/3) + a·x; bounded in (−1.7159, 1.7159) when a = 0.
 
@@ -58,7 +58,7 @@ def lecun_tanh(a: float = 0.0) -> nn.Module:
     return LeCunTanh(a)
 
 
-@activations.register("relu")
+@activations.register("relu", can_die=True)  # zero output and gradient for z ≤ 0
 def relu() -> nn.Module:
     """ReLU: f(x) = max(0, x)."""
     return nn.ReLU()
@@ -146,3 +146,13 @@ def is_relu_family(module: nn.Module) -> bool:
     tanh and LeCun tanh. Of these only ReLU has zero gradient for every x < 0 (units can die).
     """
     return isinstance(module, _RELU_FAMILY)
+
+
+def activation_fact(name: str | None, fact: str) -> Any:
+    """What an activation's registration states (``bounded``, ``max_derivative``, ``can_die``), or
+    None for an activation that does not state it or is not registered.
+
+    >>> activation_fact("sigmoid", "max_derivative"), activation_fact("relu", "can_die"), activation_fact("elu", "can_die")
+    (0.25, True, None)
+    """
+    return activations.get(name).facts.get(fact) if name and name in activations else None

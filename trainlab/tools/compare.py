@@ -217,7 +217,7 @@ def compare(comparison: Comparison, out_dir: Path, workers: int | None = None, t
                 f"resuming {count['resume']} from a checkpoint; restarting {count['restart']} without one; "
                 f"starting {count['new']}")
         todo = [run for run in plan if states[run.name] not in DONE]
-        unfinished = _execute(todo, recipes, out_dir, workers, threads, log)
+        unfinished = _run_planned(todo, recipes, out_dir, workers, threads, log)
         for run in plan:  # a run killed after run.json said finished but before its report was written
             if run_state(out_dir / run.name) == "finished" and not RunDir(out_dir / run.name).file(REPORT).is_file():
                 write_run_report(out_dir / run.name)
@@ -227,7 +227,7 @@ def compare(comparison: Comparison, out_dir: Path, workers: int | None = None, t
     return ComparisonResult(out_dir, summary, unfinished)
 
 
-def _execute(todo: list[PlannedRun], recipes: dict[str, Recipe], out_dir: Path, workers: int, threads: int,
+def _run_planned(todo: list[PlannedRun], recipes: dict[str, Recipe], out_dir: Path, workers: int, threads: int,
              log: Callable[[str], None]) -> list[str]:
     context = _context()
     alive_r, alive_w = context.Pipe(duplex=False)

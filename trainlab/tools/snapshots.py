@@ -35,17 +35,17 @@ __all__ = ["SNAPSHOT_DIR", "SnapshotCallback", "SnapshotTable", "StepSnapshotCal
 
 def evaluate_snapshots(source: str | Path | BuiltRun, last_m: int | None = None) -> SnapshotTable:
     """Evaluate each of the last ``last_m`` snapshots (default: all kept) and their ensemble
-    (:func:`trainlab.ensemble.evaluate_snapshots`).
+    (:func:`trainlab.ensemble.evaluate_ensemble`).
 
     ``source`` is a run directory (its recipe is rebuilt to get the same data split; torch's random
     state is left as it was) or the :class:`~trainlab.run.Setup` that trained with a
     :class:`SnapshotCallback`.
     """
     if not isinstance(source, (str, Path)):
-        return ensemble.evaluate_snapshots(source, last_m)
+        return ensemble.evaluate_ensemble(source, last_m)
     run = RunDir(source)
     if not (run.path / RECIPE).is_file():
         raise TrainlabError(f"evaluate_snapshots: {run.path} is not a trainlab run directory (no recipe.yaml)")
     with torch.random.fork_rng(devices=[]):
         setup = build(run.recipe())
-    return ensemble.evaluate_snapshots(setup, last_m, run.snapshots)
+    return ensemble.evaluate_ensemble(setup, last_m, run.snapshots)
