@@ -100,8 +100,17 @@ def _registered_by(module: str, lab_id: str = "C98"):
     return lab(id=lab_id, name="toy", claim="a claim", measures="a number", source="none")(experiment)
 
 
+
+def isolate_registry(monkeypatch) -> None:
+    """Let a test register labs into a copy of the registry. Every claim module is imported into the
+    real one first: discovery runs once per process, so running it inside the copy would leave the
+    real registry with only the labs imported before (which tests in other files then miss)."""
+    core.all_labs()
+    monkeypatch.setattr(core, "_REGISTRY", dict(core._REGISTRY))
+
+
 def test_lab_decorator_registers_and_a_reimport_replaces_but_another_module_may_not(monkeypatch):
-    monkeypatch.setattr(core, "_REGISTRY", dict(core._REGISTRY))  # what the test registers leaves with it
+    isolate_registry(monkeypatch)  # what the test registers leaves with it
     first = _registered_by("claims_a")
     assert first(True, None, (0,)).reproduced  # the function comes back unchanged
     registered = get_lab("c98")
@@ -118,7 +127,7 @@ def test_lab_decorator_registers_and_a_reimport_replaces_but_another_module_may_
 def test_reloading_a_claim_module_keeps_one_lab(monkeypatch):
     import importlib
 
-    monkeypatch.setattr(core, "_REGISTRY", dict(core._REGISTRY))
+    isolate_registry(monkeypatch)
     module = importlib.import_module("trainlab.labs.claims.c19_bias_variance")
     importlib.reload(module)
     assert get_lab("C19").experiment is module.run
@@ -166,7 +175,7 @@ def test_the_example_lab_in_docs_labs_md_runs(monkeypatch):
 
     text = (Path(__file__).parent.parent / "docs" / "labs.md").read_text()
     code = text.split("## Adding a lab")[1].split("```python\n")[1].split("```")[0]
-    monkeypatch.setattr(core, "_REGISTRY", dict(core._REGISTRY))  # C99 leaves with the test
+    isolate_registry(monkeypatch)  # C99 leaves with the test
     exec(compile(code, "docs/labs.md", "exec"), {"__name__": "docs_labs_example"})
     assert get_lab("c99").experiment.__module__ == "docs_labs_example"
     result = get_lab("C99").run(True, None, seeds=3)
