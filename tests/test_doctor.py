@@ -389,7 +389,17 @@ def test_no_remedy_the_recipe_already_has():
                                                    Remedy({"stopping.early": {"patience": 5}}, "")])
     recipe = {"optim": {"name": "adam", "lr": 0.003}, "model": {"activation": "sigmoid", "init": "he_normal"},
               "penalties": [{"name": "l2", "weight": 1e-3}], "stopping": {"early": {"patience": 10}}}
-    assert [r.changes for r in new_remedies(finding, recipe).remedies] == [{"model.activation": "relu"}]
+    # kept whole: ReLU with He init belong together; L2 1e-3 is already stronger than 1e-4; early
+    # stopping is on (its patience only tunes it)
+    assert [r.changes for r in new_remedies(finding, recipe).remedies] == [{"model.activation": "relu",
+                                                                              "model.init": "he_normal"}]
+    # not what the recipe has: early stopping on the training loss without restoring, a negligible L2
+    finding = Finding("x", "warning", "", {}, "", [
+        Remedy({"stopping.early": {"monitor": "val_loss", "restore_best_weights": True, "patience": 10}}, ""),
+        Remedy({"penalties": [{"name": "l2", "weight": 1e-4}]}, "")])
+    recipe = {"penalties": [{"name": "l2", "weight": 1e-9}],
+              "stopping": {"early": {"monitor": "loss", "patience": 100, "restore_best_weights": False}}}
+    assert len(new_remedies(finding, recipe).remedies) == 2
 
 
 def test_run_json_records_eval_mode_train_metrics(tmp_path, monkeypatch):

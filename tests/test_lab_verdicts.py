@@ -181,3 +181,13 @@ def test_the_example_lab_in_docs_labs_md_runs(monkeypatch):
     result = get_lab("C99").run(True, None, seeds=3)
     assert result.seeds == (0, 1, 2) and len(result.checks[0].values) == 3
     assert result.verdict in ("reproduced", "not reproduced", "inconclusive")
+
+
+def test_infinite_values_count_and_only_nan_is_left_out():
+    inf = math.inf
+    assert Evidence("loss ratio", (inf, inf, inf), at_most=2.0).verdict == "not reproduced"
+    # three of five seeds blew up: the median is inf, but its interval reaches down to 1.0
+    assert Evidence("loss ratio", (1.0, 1.5, inf, inf, inf), at_most=2.0).verdict == "inconclusive"
+    assert Evidence("gain", (inf, inf, 3.0), at_least=1.0).verdict == "reproduced"
+    e = Evidence("gain", (inf, math.nan, 3.0, 2.0), at_least=1.0)
+    assert e.median == 3.0 and "1 without a value" in e.summary()

@@ -36,7 +36,7 @@ def values(result: LabResult, prefix: str) -> list[float]:
     """The finite per-seed values of the criterion whose text starts with ``prefix``."""
     criterion = result.criterion(prefix)
     assert isinstance(criterion, Evidence)
-    return criterion.finite
+    return criterion.scored
 
 
 # ---- forward_stats, the library function the initialization labs stand on ----

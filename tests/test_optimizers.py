@@ -508,7 +508,6 @@ def test_closure_optimizers_minimize_loss_plus_penalty_through_the_trainer(name)
     # must return J, not the data loss alone, or they stop far from the minimum (about 0.08 here).
     from trainlab.data.batching import TensorBatches
     from trainlab.nn.penalties import make_penalty
-    from trainlab.optim.stages import optimizer_parts
     from trainlab.train.trainer import Trainer
 
     g = torch.Generator().manual_seed(0)
@@ -525,7 +524,6 @@ def test_closure_optimizers_minimize_loss_plus_penalty_through_the_trainer(name)
     # Tight tolerances so that only the objective, not an early stop, decides where it ends.
     optimizer = optimizers.get(name).factory(model, lr=1.0, max_iter=50, tolerance_grad=1e-10,
                                              **({"tolerance_change": 1e-15} if name == "lbfgs" else {}))
-    trainer = Trainer(model, optimizer, F.mse_loss, penalty=make_penalty(model, [("l2", lam, {})]),
-                      callbacks=optimizer_parts(optimizer))  # the whole set as one batch
+    trainer = Trainer(model, optimizer, F.mse_loss, penalty=make_penalty(model, [("l2", lam, {})]))
     trainer.fit(TensorBatches(x, y, 16, shuffle=False), epochs=3)
     assert torch.allclose(torch.cat([model.weight[0], model.bias]), exact, rtol=0, atol=1e-6)

@@ -12,7 +12,6 @@ from torch.utils.data import TensorDataset
 from trainlab.data.batching import LoaderBatches, TensorBatches
 from trainlab.nn.penalties import make_penalty
 from trainlab.optim.optimizers import param_groups
-from trainlab.optim.stages import optimizer_parts
 from trainlab.registry import optimizers, samplers
 from trainlab.train.callbacks import Callback, describe_loop
 from trainlab.train.loop_parts import schedule_step
@@ -204,8 +203,29 @@ def test_full_batch_epochs_have_no_checkpoint_inside_and_sums_follow_the_precisi
     model = nn.Sequential(nn.Linear(2, 2)).double()
     optimizer = optimizers.get("lbfgs").factory(model, lr=1.0)
     trainer = Trainer(model, optimizer, F.cross_entropy,
-                      callbacks=[StepCheckpointer(1, lambda s: saved.append(s.batch) or Path("x.json")),
-                                 *optimizer_parts(optimizer)])
+                      callbacks=[StepCheckpointer(1, lambda s: saved.append(s.batch) or Path("x.json"))])
     trainer.fit(TensorBatches(x.double(), y, 32), epochs=2)  # L-BFGS takes the whole set: one step per epoch
     assert trainer.state.steps_per_epoch == 1 and saved == []
     assert trainer.state.sums[0].dtype == torch.float64  # float64 runs log float64 losses
+
+
+def test_a_hand_built_trainer_takes_the_optimizers_own_loop_parts():
+    # L-BFGS declares full batches, a chain its switch (LoopAware): no run or extra callback needed
+    x, y = blobs(64)
+    model = nn.Sequential(nn.Linear(2, 2))
+    chain = optimizers.get("chain").factory(model, lr=0.05, first="adam", then="lbfgs", switch_epoch=2)
+    trainer = Trainer(model, chain, F.cross_entropy)
+    trainer.fit(TensorBatches(x, y, 16), epochs=4)
+    assert chain.switched_at == 2 and trainer.state.steps_per_epoch == 1  # L-BFGS epochs: one full batch
+    assert trainer.state.step == 2 * 4 + 2 * 1
+
+
+def test_the_logged_rate_is_the_one_a_callback_set_at_epoch_start():
+    class Decay(Callback):
+        def on_epoch_start(self, state):
+            for group in state.optimizer.param_groups:
+                group["lr"] = 0.1 / (state.epoch + 1)
+
+    x, y = blobs()
+    history = make_trainer(lr=1.0, callbacks=[Decay()]).fit(TensorBatches(x, y, 32), epochs=3)
+    assert [h["lr"] for h in history] == pytest.approx([0.1, 0.05, 0.1 / 3])

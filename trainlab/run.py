@@ -34,7 +34,7 @@ from trainlab.nn.penalties import make_penalty, make_proximal_step
 from trainlab.optim.quasi_newton import BFGS, LBFGS
 from trainlab.optim.schedules import with_warmup
 from trainlab.optim.schedules.base import monitored
-from trainlab.optim.stages import has_line_search_stops, line_search_stop, optimizer_parts, stages
+from trainlab.optim.stages import has_line_search_stops, line_search_stop, stages
 from trainlab.predict import Predictor
 from trainlab.recipe import Recipe
 from trainlab.report.html import write_report
@@ -175,8 +175,9 @@ def _scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch
 
 def _loop_parts(optimizer: torch.optim.Optimizer, scheduler, recipe: Recipe, train, proximal_step,
                 loss_fn) -> list[Callback]:
-    """The loop's optional parts this recipe needs (trainlab.train.loop_parts), and nothing else."""
-    parts = optimizer_parts(optimizer)
+    """The loop's optional parts this recipe needs (trainlab.train.loop_parts), and nothing else; the
+    optimizer's own (full batches, a chain's switch) the Trainer adds from the optimizer."""
+    parts: list[Callback] = []
     if scheduler is not None:
         parts.append(schedule_step(scheduler, recipe.schedule.interval, monitored(scheduler)))
     if proximal_step is not None:

@@ -97,21 +97,19 @@ class Finding:
 
 
 def new_remedies(finding: Finding, recipe: dict[str, Any]) -> Finding:
-    """``finding`` without the changes the resolved ``recipe`` already has: a remedy's keys whose value
-    the recipe already holds are dropped, and a remedy left with no change is dropped. The doctor
-    applies this to every finding, so no rule can suggest what the run already does.
+    """``finding`` without the remedies the resolved ``recipe`` already has: a remedy all of whose
+    changes the recipe already holds is dropped; any other is kept whole (its changes belong
+    together: "Adam at 0.003" is not "a rate of 0.003"). The doctor applies this to every finding,
+    so no rule can suggest what the run already does.
 
     >>> f = Finding("x", "warning", "", {}, "", [Remedy({"optim.name": "adam", "optim.lr": 0.003}, "a"),
     ...                                             Remedy({"model.init": "he_normal", "model.dropout": 0.3}, "b")])
     >>> recipe = {"optim": {"name": "adam", "lr": 3e-3}, "model": {"init": "he_normal", "dropout": 0.0}}
     >>> [r.changes for r in new_remedies(f, recipe).remedies]
-    [{'model.dropout': 0.3}]
+    [{'model.init': 'he_normal', 'model.dropout': 0.3}]
     """
-    kept = []
-    for remedy in finding.remedies:
-        changes = {k: v for k, v in remedy.changes.items() if not _already_has(_lookup(recipe, k), v)}
-        if changes:
-            kept.append(remedy if changes == remedy.changes else Remedy(changes, remedy.why))
+    kept = [remedy for remedy in finding.remedies
+            if not all(_already_has(_lookup(recipe, k), v) for k, v in remedy.changes.items())]
     return Finding(finding.name, finding.severity, finding.summary, finding.evidence, finding.explanation, kept,
                    finding.confidence)
 
@@ -135,8 +133,10 @@ def _named(value: Any) -> Any:
 
 def _already_has(current: Any, proposed: Any) -> bool:
     """Whether the recipe value ``current`` already is the change ``proposed``: equal numbers (to
-    rounding), the same catalogue name with the proposed parameters, a settings block (e.g.
-    ``stopping.early``) already switched on, or a list of named entries (penalties) all present."""
+    rounding), the same catalogue name with the proposed parameters (a parameter the recipe leaves
+    out is at its default), a settings block (e.g. ``stopping.early``) with every proposed choice
+    (its numeric knobs such as ``patience`` tune it, they do not make it another remedy), or a list
+    of named entries (penalties) each present at least as strong (``weight`` ≥ the proposed)."""
     if current is _MISSING:
         return False
     if isinstance(proposed, bool) or isinstance(current, bool):
@@ -144,17 +144,30 @@ def _already_has(current: Any, proposed: Any) -> bool:
     if isinstance(proposed, (int, float)) and isinstance(current, (int, float)):
         return math.isclose(current, proposed, rel_tol=1e-6)
     if isinstance(proposed, list):
-        names = {(_named(c) or {}).get("name") for c in current or [] if isinstance(_named(c), dict)}
-        return all(isinstance(_named(p), dict) and _named(p).get("name") in names for p in proposed)
+        return all(any(_at_least_as_strong(c, p) for c in current or []) for p in proposed)
     if not isinstance(proposed, dict) and not isinstance(current, dict):
         return current == proposed
     proposed, current = _named(proposed), _named(current)
     if isinstance(proposed, dict) and isinstance(current, dict):
-        if "name" not in proposed:  # a settings block: the technique is already on
-            return True
+        if "name" not in proposed:  # a settings block: on, with every proposed choice
+            return all(k in current and _already_has(current[k], v) for k, v in proposed.items()
+                       if isinstance(v, (str, bool)))
+        if current.get("name") != proposed["name"]:
+            return False
         # a parameter the recipe leaves out is at its default: the same technique, already on
         return all(k not in current or _already_has(current[k], v) for k, v in proposed.items())
     return current == proposed
+
+
+def _at_least_as_strong(current: Any, proposed: Any) -> bool:
+    """A list entry (a penalty) the same technique as ``proposed`` with at least its ``weight``."""
+    current, proposed = _named(current), _named(proposed)
+    if not (isinstance(current, dict) and isinstance(proposed, dict)) or current.get("name") != proposed.get("name"):
+        return False
+    weight = proposed.get("weight")
+    stronger = weight is None or current.get("weight", math.inf) >= weight * (1 - 1e-6)
+    return stronger and all(_already_has(current.get(k, _MISSING), v) for k, v in proposed.items()
+                            if k not in ("name", "weight") and k in current)
 
 
 def _yaml_value(value: Any) -> str:

@@ -8,13 +8,14 @@ end anywhere. The verdict is therefore taken from the distribution over seeds:
 - the **median** m of the per-seed values (robust to one diverged or wild seed);
 - a **95 % percentile-bootstrap interval** [lo, hi] of the median: B = 10 000 resamples of the
   seeds with replacement, drawn from a fixed generator so the interval is a pure function of the
-  values (with 3 seeds it is [min, max]; with 10 about [2nd, 9th] smallest);
+  values (with 3 seeds it is [min, max]; with 10 about the 3rd to 8th smallest);
 - the claim "effect ≥ t" (or "effect ≤ t") with its threshold t fixed before looking at results:
   **reproduced** when the whole interval clears t (lo ≥ t), **not reproduced** when it clears the
   opposite (hi < t), **inconclusive** otherwise. Mirrored for "≤ t".
 
 NaN values (a seed that gave no value, e.g. a diverged run the lab chose not to score) are left out
-and counted; fewer than two finite values give *inconclusive*.
+and counted; ±inf is a value (it clears any "≥" and breaks any "≤"); fewer than two values give
+*inconclusive*.
 
 NumPy does the resampling; scipy.stats.bootstrap is not used because its default BCa interval is
 undefined (NaN, with warnings) when every seed gives the same value, which exact claims often do.
@@ -47,9 +48,9 @@ LEVEL = 0.95
 
 
 def median_interval(values: Sequence[float], level: float = LEVEL, resamples: int = RESAMPLES) -> tuple[float, float]:
-    """The percentile-bootstrap ``level`` interval of the median of ``values`` (finite values only);
+    """The percentile-bootstrap ``level`` interval of the median of ``values`` (NaN left out);
     deterministic: the resampling generator is seeded with 0."""
-    x = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
+    x = np.asarray([v for v in values if not math.isnan(v)], dtype=np.float64)
     if x.size == 0:
         return math.nan, math.nan
     draws = np.random.default_rng(0).integers(0, x.size, size=(resamples, x.size))
@@ -95,12 +96,13 @@ class Evidence:
         return self.at_least if self.at_least is not None else self.at_most  # type: ignore[return-value]
 
     @property
-    def finite(self) -> list[float]:
-        return [v for v in self.values if math.isfinite(v)]
+    def scored(self) -> list[float]:
+        """The values that count: all but NaN (±inf is a value)."""
+        return [v for v in self.values if not math.isnan(v)]
 
     @property
     def median(self) -> float:
-        return float(np.median(self.finite)) if self.finite else math.nan
+        return float(np.median(self.scored)) if self.scored else math.nan
 
     @cached_property
     def interval(self) -> tuple[float, float]:
@@ -108,7 +110,7 @@ class Evidence:
 
     @property
     def verdict(self) -> str:
-        if len(self.finite) < 2:
+        if len(self.scored) < 2:
             return INCONCLUSIVE
         lo, hi = self.interval
         if self.at_least is not None:
@@ -126,7 +128,7 @@ class Evidence:
     def summary(self) -> str:
         """One line: the effect, median [interval] over n seeds, the criterion and where it comes from."""
         lo, hi = self.interval
-        dropped = len(self.values) - len(self.finite)
+        dropped = len(self.values) - len(self.scored)
         missing = f", {dropped} without a value" if dropped else ""
         source = f" ({self.source})" if self.source else ""
         return (f"{self.text}: median {self.median:.4g}, 95 % interval [{lo:.4g}, {hi:.4g}] over "

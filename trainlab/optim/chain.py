@@ -15,6 +15,9 @@ from typing import Any
 
 import torch
 
+from trainlab.train.callbacks import Callback, LoopAware
+from trainlab.train.loop_parts import ChainAdvance, FullBatch
+
 META = -1  # state_dict["state"] key of the chain's own record (stage, switched_at, plateau counters)
 
 
@@ -22,7 +25,7 @@ def _count(optimizer: torch.optim.Optimizer) -> int:
     return sum(len(g["params"]) for g in optimizer.param_groups)
 
 
-class Chain(torch.optim.Optimizer):
+class Chain(torch.optim.Optimizer, LoopAware):
     """Run ``first`` until the switch, then ``then``, on the same parameters.
 
     The switch happens at the end of epoch ``switch_epoch`` (so ``first`` runs exactly that many
@@ -62,6 +65,11 @@ class Chain(torch.optim.Optimizer):
     def current(self) -> torch.optim.Optimizer:
         """The stage now running."""
         return self.stages[self.stage]
+
+    def loop_parts(self) -> list[Callback]:
+        """Switch at an epoch's end; full batches while a stage that wants them runs."""
+        wants = any(getattr(stage, "full_batch", False) for stage in self.stages)
+        return [*([FullBatch(lambda: self.full_batch)] if wants else []), ChainAdvance(self.advance)]
 
     @property
     def needs_closure(self) -> bool:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from trainlab.optim.chain import Chain
-from trainlab.optim.quasi_newton import BFGS, LBFGS
+from trainlab.optim.quasi_newton import BFGS, LBFGS, FullBatchOptimizer
 from trainlab.registry import UnknownName, optimizers
 
 
@@ -170,7 +170,7 @@ def rprop(model: nn.Module, lr: float, etas: tuple[float, float] = (0.5, 1.2),
     return Rprop(_groups(model, lr, 0.0, lr_fan_in), lr=lr, etas=etas, step_sizes=step_sizes, full_batch=full_batch)
 
 
-class Rprop(torch.optim.Rprop):
+class Rprop(torch.optim.Rprop, FullBatchOptimizer):
     """torch.optim.Rprop that says whether it wants the whole training set as one batch."""
 
     def __init__(self, params: Any, *, full_batch: bool = True, **options: Any):

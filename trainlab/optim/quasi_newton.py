@@ -15,6 +15,9 @@ import numpy as np
 import scipy.optimize
 import torch
 
+from trainlab.train.callbacks import Callback, LoopAware
+from trainlab.train.loop_parts import FullBatch
+
 MAX_BFGS_PARAMETERS = 10_000  # a dense 10,000 × 10,000 inverse Hessian in float64 is 800 MB
 
 # L-BFGS's scratch buffer: rebuilt by torch when missing, and may hold None, so it is not saved.
@@ -43,7 +46,17 @@ def _unflatten_lists(flat: dict[str, Any]) -> dict[str, Any]:
     return entries
 
 
-class LBFGS(torch.optim.LBFGS):
+class FullBatchOptimizer(LoopAware):
+    """An optimizer that may want the whole training set as one batch (``full_batch``): line searches
+    assume the same function at every evaluation, Rprop's sign rule the full loss."""
+
+    full_batch: bool = True
+
+    def loop_parts(self) -> list[Callback]:
+        return [FullBatch(lambda: self.full_batch)] if self.full_batch else []
+
+
+class LBFGS(torch.optim.LBFGS, FullBatchOptimizer):
     """torch.optim.LBFGS whose state_dict holds only tensors and JSON scalars.
 
     torch keeps the curvature pairs as Python lists of tensors, which a safetensors + JSON
@@ -97,7 +110,7 @@ def _assign(params: list[torch.Tensor], flat: torch.Tensor) -> None:
             p.copy_(chunk.view_as(p))
 
 
-class BFGS(torch.optim.Optimizer):
+class BFGS(torch.optim.Optimizer, FullBatchOptimizer):
     """Dense BFGS: ``scipy.optimize.minimize(method="BFGS")`` on the flattened parameters.
 
     Each ``step(closure)`` runs up to ``max_iter`` BFGS iterations from the current parameters,

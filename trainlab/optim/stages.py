@@ -5,8 +5,8 @@
   optimizer carries it; the run then trains those epochs on the whole training set as one batch.
 - :func:`line_search_stop`: why the last L-BFGS step ended (torch does not say; our
   :class:`~trainlab.optim.quasi_newton.LBFGS` records it), for the run's tally.
-- :func:`optimizer_parts`: the Trainer callbacks an optimizer needs (full-batch epochs, a chain's
-  switch); a run adds them itself, a hand-built Trainer takes them in ``callbacks``.
+- :func:`optimizer_parts`: the Trainer callbacks an optimizer declares (full-batch epochs, a
+  chain's switch); the Trainer adds them itself.
 """
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ import torch
 from trainlab.optim.chain import Chain
 from trainlab.optim.optimizers import Rprop
 from trainlab.optim.quasi_newton import BFGS, LBFGS
-from trainlab.train.callbacks import Callback
-from trainlab.train.loop_parts import ChainAdvance, FullBatch
+from trainlab.train.callbacks import Callback, LoopAware
 
 
 def stages(optimizer: torch.optim.Optimizer) -> tuple[torch.optim.Optimizer, ...]:
@@ -37,11 +36,6 @@ def wants_full_batch(optimizer: torch.optim.Optimizer) -> bool:
     return isinstance(now, (LBFGS, BFGS, Rprop)) and now.full_batch
 
 
-def may_want_full_batch(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether any stage trains on full batches (so the run needs to ask at every epoch's start)."""
-    return any(isinstance(stage, (LBFGS, BFGS, Rprop)) and stage.full_batch for stage in stages(optimizer))
-
-
 def has_line_search_stops(optimizer: torch.optim.Optimizer) -> bool:
     """Whether any stage is an L-BFGS that records why its steps end."""
     return any(isinstance(stage, LBFGS) for stage in stages(optimizer))
@@ -54,8 +48,8 @@ def line_search_stop(optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
 
 
 def optimizer_parts(optimizer: torch.optim.Optimizer) -> list[Callback]:
-    """The loop parts ``optimizer`` needs: :class:`FullBatch` when any stage trains on the whole
-    set, :class:`ChainAdvance` for a chain.
+    """The loop parts ``optimizer`` declares (:class:`~trainlab.train.callbacks.LoopAware`): full-batch
+    epochs, a chain's switch. The Trainer adds them itself; this says what they are.
 
     Example::
 
@@ -65,9 +59,4 @@ def optimizer_parts(optimizer: torch.optim.Optimizer) -> list[Callback]:
         >>> [type(p).__name__ for p in optimizer_parts(LBFGS([torch.nn.Parameter(torch.zeros(2))]))]
         ['FullBatch']
     """
-    parts: list[Callback] = []
-    if may_want_full_batch(optimizer):
-        parts.append(FullBatch(lambda: wants_full_batch(optimizer)))
-    if isinstance(optimizer, Chain):
-        parts.append(ChainAdvance(optimizer.advance))
-    return parts
+    return optimizer.loop_parts() if isinstance(optimizer, LoopAware) else []

@@ -92,6 +92,15 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class LoopAware:
+    """Declares that an optimizer needs parts of the loop around its steps (full-batch epochs, a
+    chain's switch at an epoch's end). The Trainer adds ``loop_parts()`` to its callbacks, so a
+    Trainer built by hand trains such an optimizer exactly as a run built from a recipe does."""
+
+    def loop_parts(self) -> list[Callback]:
+        raise NotImplementedError
+
+
 def overrides(callback: Callback, event: str) -> bool:
     """Whether ``callback`` implements ``event`` (so idle hooks are never called)."""
     return getattr(type(callback), event) is not getattr(Callback, event)

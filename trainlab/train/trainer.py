@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from trainlab.errors import TrainlabError
-from trainlab.train.callbacks import EVENTS, Callback, LoopState, overrides
+from trainlab.train.callbacks import EVENTS, Callback, LoopAware, LoopState, overrides
 from trainlab.train.loop_parts import ResumeWithinEpoch
 from trainlab.train.metrics import LossFn
 
@@ -73,7 +73,10 @@ class Trainer:
                  penalty: Callable[[], torch.Tensor] | None = None, callbacks: Sequence[Callback] = ()):
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.metrics, self.penalty = dict(metrics or {}), penalty
-        self.callbacks = sorted(callbacks, key=lambda c: c.order)
+        given = list(callbacks)
+        if isinstance(optimizer, LoopAware):  # full batches, a chain's switch: declared by the optimizer
+            given += [part for part in optimizer.loop_parts() if type(part) not in {type(c) for c in given}]
+        self.callbacks = sorted(given, key=lambda c: c.order)
         self.state = LoopState(model, optimizer, epochs=0)
         self._handlers: dict[str, list[Callback]] = {}
 
@@ -84,8 +87,8 @@ class Trainer:
         ``replay`` makes the sampler draw that epoch's order again."""
         if len(sums) != 1 + len(self.metrics):
             raise ValueError(f"expected {1 + len(self.metrics)} sums (loss and metrics), got {len(sums)}")
-        self.callbacks = sorted([*self.callbacks, ResumeWithinEpoch(batch, seen, sums, lr, replay)],
-                                key=lambda c: c.order)
+        others = [c for c in self.callbacks if not isinstance(c, ResumeWithinEpoch)]  # a later restore wins
+        self.callbacks = sorted([*others, ResumeWithinEpoch(batch, seen, sums, lr, replay)], key=lambda c: c.order)
 
     def _resolve(self) -> None:
         """Sort the callbacks (a run may have added some) and list each event's handlers once."""
@@ -122,10 +125,11 @@ class Trainer:
     def _start_epoch(self, epoch: int, steps: int) -> None:
         state, weight = self.state, next(self.model.parameters())
         state.epoch, state.batch, state.seen, state.full_batch, state.steps_per_epoch = epoch, 0, 0, False, steps
-        state.lr = self.optimizer.param_groups[0]["lr"]
         # the sums keep the model's precision (float64 runs sum in float64)
         state.sums = [torch.zeros((), device=weight.device, dtype=weight.dtype) for _ in range(1 + len(self.metrics))]
         self._fire("on_epoch_start")
+        if state.batch == 0:  # the epoch's rate, after any callback set it; a resumed epoch keeps its own
+            state.lr = self.optimizer.param_groups[0]["lr"]
 
     def _train_epoch(self, batches: Iterator[Batch]) -> None:
         state, step, metric_fns = self.state, self.step, list(self.metrics.values())

@@ -37,7 +37,6 @@ from trainlab.data.batching import TensorBatches
 from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
 from trainlab.nn.models import mlp
-from trainlab.optim.stages import optimizer_parts
 from trainlab.registry import optimizers
 from trainlab.train.callbacks import Callback, LoopState
 from trainlab.train.trainer import Trainer
@@ -98,7 +97,7 @@ def solve(optimizer: str, seed: int, budget: int, dtype: torch.dtype, then: str 
         params.update(first="adam", then=then, switch_epoch=budget // 2, then_lr=1.0)
     budget_callback = Budget(model, budget)
     built = optimizers.get(optimizer).factory(model, **params)
-    trainer = Trainer(model, built, F.mse_loss, callbacks=[budget_callback, *optimizer_parts(built)])
+    trainer = Trainer(model, built, F.mse_loss, callbacks=[budget_callback])
     x = torch.linspace(0, 1, COLLOCATION, dtype=dtype).unsqueeze(1)
     trainer.fit(TensorBatches(x, torch.zeros_like(x), COLLOCATION, shuffle=False), epochs=budget)
     model.eval()
