@@ -31,10 +31,9 @@ from trainlab.nn.augment import Augment
 from trainlab.nn.init import apply_init
 from trainlab.nn.noise import GaussianNoise
 from trainlab.nn.penalties import make_penalty, make_proximal_step
-from trainlab.optim.quasi_newton import BFGS, LBFGS
 from trainlab.optim.schedules import with_warmup
 from trainlab.optim.schedules.base import monitored
-from trainlab.optim.stages import has_line_search_stops, line_search_stop, stages
+from trainlab.optim.stages import has_line_search_stops, line_search_stop, uses_line_search
 from trainlab.predict import Predictor
 from trainlab.recipe import Recipe
 from trainlab.report.html import write_report
@@ -148,7 +147,7 @@ _RANDOM_IN_TRAINING = (torch.nn.Dropout, torch.nn.RReLU, GaussianNoise, Augment)
 def _check_line_search(model: torch.nn.Module, optimizer: torch.optim.Optimizer, name: str) -> None:
     """L-BFGS/BFGS evaluate the loss several times per step and assume the same function each time;
     dropout, noise, augmentation and RReLU draw anew at every evaluation, which breaks the line search."""
-    if not any(isinstance(stage, (LBFGS, BFGS)) for stage in stages(optimizer)):
+    if not uses_line_search(optimizer):
         return
     random = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _RANDOM_IN_TRAINING)})
     if random:

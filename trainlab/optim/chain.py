@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from trainlab.optim.quasi_newton import FullBatchOptimizer
 from trainlab.train.callbacks import Callback, LoopAware
 from trainlab.train.loop_parts import ChainAdvance, FullBatch
 
@@ -68,7 +69,7 @@ class Chain(torch.optim.Optimizer, LoopAware):
 
     def loop_parts(self) -> list[Callback]:
         """Switch at an epoch's end; full batches while a stage that wants them runs."""
-        wants = any(getattr(stage, "full_batch", False) for stage in self.stages)
+        wants = any(isinstance(stage, FullBatchOptimizer) and stage.full_batch for stage in self.stages)
         return [*([FullBatch(lambda: self.full_batch)] if wants else []), ChainAdvance(self.advance)]
 
     @property
@@ -77,7 +78,7 @@ class Chain(torch.optim.Optimizer, LoopAware):
 
     @property
     def full_batch(self) -> bool:
-        return bool(getattr(self.current, "full_batch", False))
+        return isinstance(self.current, FullBatchOptimizer) and self.current.full_batch
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:

@@ -24,9 +24,8 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from trainlab.errors import TrainlabError
-from trainlab.optim.quasi_newton import BFGS, LBFGS
 from trainlab.optim.schedules.base import group_scales
-from trainlab.optim.stages import stages, wants_full_batch
+from trainlab.optim.stages import uses_line_search, wants_full_batch
 from trainlab.recipe import Recipe, apply_overrides, load_recipe, validate_recipe
 from trainlab.report.page import render_page
 from trainlab.run import Setup, build
@@ -207,7 +206,7 @@ def range_test(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Loss
     """
     trainer = Trainer(model, optimizer, loss_fn, penalty=penalty, callbacks=callbacks)
     rates = geometric_rates(start, end, steps)
-    if any(isinstance(stage, (LBFGS, BFGS)) for stage in stages(optimizer)):
+    if uses_line_search(optimizer):
         raise TrainlabError(f"lr-find: optimizer {type(optimizer).__name__} uses a line search, whose step length "
                             "is not a learning rate; run the range test with a first-order optimizer (sgd, adam, …)")
     device = next(model.parameters()).device

@@ -188,7 +188,7 @@ class Trainer:
         return first[0]
 
     @torch.no_grad()
-    def evaluate(self, batches) -> dict[str, float]:
+    def evaluate(self, batches: Batches) -> dict[str, float]:
         """Mean loss and metrics over ``batches`` in evaluation mode (dropout off, BN frozen)."""
         model = self.model
         was_training = model.training
