@@ -187,12 +187,20 @@ def _loop_parts(optimizer: torch.optim.Optimizer, scheduler, recipe: Recipe, tra
     return parts
 
 
-def build(recipe: Recipe, callbacks: list[Callback] = ()) -> Setup:
-    """Load and split the data, fit preprocessing on train, build model, optimizer and Trainer."""
+def load_data(recipe: Recipe) -> Dataset:
+    """The recipe's data set, from its registered (or imported) factory."""
+    entry = registry.datasets.get(recipe.data.name)
+    return _make("data", entry.factory, seed=recipe.seed, **entry.validate(recipe.data.params()))
+
+
+def build(recipe: Recipe, callbacks: list[Callback] = (), data: Dataset | None = None) -> Setup:
+    """Load and split the data, fit preprocessing on train, build model, optimizer and Trainer.
+
+    ``data``: arrays already in memory (a :class:`trainlab.data.datasets.Dataset`) instead of the
+    recipe's ``data.name``; the split, batching and preprocessing settings of ``recipe.data`` apply."""
     device, dtype = resolve_device(recipe.device), getattr(torch, recipe.precision)
     torch.manual_seed(recipe.seed)
-    entry = registry.datasets.get(recipe.data.name)
-    data: Dataset = _make("data", entry.factory, seed=recipe.seed, **entry.validate(recipe.data.params()))
+    data = load_data(recipe) if data is None else data
     _check_data(recipe.data.name, data.x, data.y)
     loss_name, metric_names = _task_choices(recipe, data.task)
     splits = split_dataset(data, recipe.data.val_fraction, recipe.data.test_fraction, recipe.seed)

@@ -221,3 +221,11 @@ def fashion_mnist(seed: int, root: str = "", download: bool = False) -> Dataset:
 def cifar10(seed: int, root: str = "", download: bool = False) -> Dataset:
     """CIFAR-10 32×32 colour images, 10 classes, via torchvision (extra ``trainlab[vision]``)."""
     return _vision("cifar10", root or _default_root(), download)
+
+
+@datasets.register("memory")
+def memory(seed: int) -> Dataset:
+    """Arrays handed over from Python (``trainlab.fit``, ``build(recipe, data=…)``, the scikit-learn
+    estimators); a recipe file cannot load them, so this name only marks where the data came from."""
+    raise ValueError("'memory' names arrays given from Python (trainlab.fit(X, y), build(recipe, data=...)); "
+                     "in a recipe file use a file (csv, npy, npz, parquet) or a python factory")
