@@ -67,7 +67,9 @@ def sparse_regression(penalty: dict) -> dict:
     # 20 inputs, only 3 matter: y = 2x₀ − 3x₁ + 0.5x₂ + 1
     weights = [2.0, -3.0, 0.5] + [0.0] * 17
     # Full batch, so proximal steps are exact ISTA and converge to the lasso solution itself.
-    return {"seed": 0, "data": {"name": "linear", "n_samples": 500, "weights": weights, "batch_mode": "fullbatch"},
+    # target_scale none: the lasso's zero threshold below is reasoned on the raw targets
+    return {"seed": 0, "data": {"name": "linear", "n_samples": 500, "weights": weights, "batch_mode": "fullbatch",
+                                "target_scale": "none"},
             "model": {"name": "mlp", "hidden": []}, "optim": {"name": "sgd", "lr": 0.2},
             "penalties": [penalty], "stopping": {"epochs": 200}}
 

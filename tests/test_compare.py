@@ -22,11 +22,11 @@ from trainlab.cli import main, parser
 from trainlab.errors import RecipeError, TrainlabError
 from trainlab.recipe import load_recipe
 from trainlab.run import run_recipe
+from trainlab.safety.locks import exclusive
 from trainlab.tools.compare import (
     Comparison,
     Vary,
     comparison_from_args,
-    locked,
     open_comparison_dir,
     parse_vary,
 )
@@ -205,7 +205,7 @@ def test_kill_then_rerun_runs_only_the_missing_runs(tmp_path, capsys):
     recipe_file = write_recipe(tmp_path, RECIPE)
     out = tmp_path / "out"
     command = ["compare", str(recipe_file), "--vary", "optim.lr=0.003,0.01", "--seeds", "3", "--workers", "2",
-               "--out", str(out)]
+               "--out", str(out), "--separate"]  # a process per run (test_vectorized covers batched seeds)
     first = subprocess.Popen([sys.executable, "-m", "trainlab", *command], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 120
@@ -220,7 +220,7 @@ def test_kill_then_rerun_runs_only_the_missing_runs(tmp_path, capsys):
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     for run_dir in out.glob("v*"):  # its workers exit with it: each run directory's lock comes free
-        with locked(run_dir, 10, "a worker that outlived the killed comparison"):
+        with exclusive(run_dir, "a worker that outlived the killed comparison", wait_s=10):
             pass
     dirs = [d for d in out.glob("v*") if d.is_dir()]
     finished = {d.name for d in dirs if status(d) == "finished"}

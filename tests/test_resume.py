@@ -90,7 +90,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "edit"])
-def test_resume_refuses_a_damaged_checkpoint_naming_it(tmp_path, damage):
+def test_resume_skips_a_damaged_checkpoint_naming_it(tmp_path, damage):
     recipe = {**RECIPE, "data": {"name": "moons", "n_samples": 100}, "stopping": {"epochs": 4},
               "checkpoint": {"every": 2}}
     recipe_file = tmp_path / "recipe.yaml"
@@ -103,8 +103,9 @@ def test_resume_refuses_a_damaged_checkpoint_naming_it(tmp_path, damage):
     target.write_bytes(data[:-100] if damage == "truncate" else data[:-1] + bytes([data[-1] ^ 1]))
     process = trainlab("--resume", str(run_dir), runs=tmp_path)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 2
-    assert err.strip() == f"error: checkpoint file {target} is truncated or modified (checksum mismatch)"
+    assert process.returncode == 0  # the newest valid checkpoint is used instead (issue 14, item 14)
+    assert err.strip() == (f"warning: skipping damaged checkpoint epoch-0004.json: checkpoint file {target} is "
+                           "truncated or modified (checksum mismatch); resuming from epoch-0002.json")
 
 
 # Inside an epoch: hard-example sampling (its draw depends on losses recorded during the epoch),

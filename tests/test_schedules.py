@@ -119,6 +119,9 @@ CASES = {
     "piecewise": ("piecewise", {"boundaries": [100, 300, 700], "rates": [0.1, 0.05, 0.01, 0.002]}, piece, None),
     "exponential-k": ("exponential", {"k": 0.005}, lambda t: ETA0 * math.exp(-0.005 * t), None),
     "exponential-gamma": ("exponential", {"gamma": 0.1, "step_size": 250}, lambda t: ETA0 * 0.1 ** (t / 250), None),
+    "linear_decay": ("linear_decay", {"total": 600}, lambda t: ETA0 * (1 - min(t, 600) / 600), None),  # seed 000's form
+    "linear_decay-floor": ("linear_decay", {"total": 400, "min_lr": 0.01},
+                           lambda t: ETA0 - (ETA0 - 0.01) * min(t, 400) / 400, None),
     "time_decay": ("time_decay", {"k": 0.01}, lambda t: ETA0 / (1 + 0.01 * t), None),
     "power": ("power", {"beta": 0.05, "alpha": 0.75}, lambda t: ETA0 * (1 + 0.05 * t) ** -0.75, None),
     "darken_moody": ("darken_moody", {"tau": 50}, lambda t: ETA0 / (1 + t / 50), None),
@@ -319,6 +322,8 @@ BAD = [
     ("exponential", {"k": -0.1}, "k"),
     ("exponential", {"k": 0.1, "gamma": 0.5}, "k"),
     ("exponential", {"step_size": 0}, "step_size"),
+    ("linear_decay", {}, "total"),
+    ("linear_decay", {"total": 10, "min_lr": 0.5}, "min_lr"),
     ("time_decay", {"k": -1}, "k"),
     ("power", {"alpha": -1}, "alpha"),
     ("darken_moody", {"tau": 0}, "tau"),

@@ -4,11 +4,19 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+LINE_CHARS = 400  # one printed line of an error at most; a value's repr is cut sooner (trainlab.safety.text)
+
+
+def bounded_line(line: str, limit: int = LINE_CHARS) -> str:
+    """``line`` cut to ``limit`` characters, with … when cut."""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
 
 class TrainlabError(Exception):
     """An error caused by the user's input (recipe, data, run directory).
 
-    The CLI prints ``str(error)`` on one line per problem and exits with code 2.
+    The CLI prints ``str(error)`` on one line per problem and exits with code 2 (the CLI's error
+    boundary is :func:`trainlab.cli.report_error`).
     """
 
     exit_code = 2
@@ -18,8 +26,8 @@ class RecipeError(TrainlabError):
     """A recipe that does not validate; carries one message per problem."""
 
     def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
+        self.problems = [bounded_line(" ".join(str(p).split("\n"))) for p in problems]  # one line each, bounded
+        super().__init__("\n".join(self.problems))
 
 
 class CheckpointError(TrainlabError):

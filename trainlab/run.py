@@ -9,47 +9,74 @@ run ends) and ``report.html`` (rendered from those files); with ``diagnose`` als
 from __future__ import annotations
 
 import inspect
+import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.modules.lazy import LazyModuleMixin
 from torch.utils.data import TensorDataset
 
 from trainlab import registry
 from trainlab.data.batching import LoaderBatches, TensorBatches
 from trainlab.data.datasets import Dataset
+from trainlab.data.files import changed_files
 from trainlab.data.preprocess import Preprocessor
+from trainlab.data.shards import ShardedBatches
 from trainlab.data.split import split_dataset
+from trainlab.data.streaming import Streamed, sample, split_streamed
+from trainlab.data.targets import TargetScale
+from trainlab.data.user import from_python
 from trainlab.diagnose.doctor import diagnose
 from trainlab.diagnose.live import DoctorCallback
 from trainlab.diagnose.probes import Probes
 from trainlab.ensemble import evaluate_ensemble, snapshot_callback, snapshot_ends
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
 from trainlab.nn.augment import Augment
+from trainlab.nn.autoencoder import JointLoss, OnPretrained, make_network, pretrained_parameters, reconstruction_targets
 from trainlab.nn.init import apply_init
-from trainlab.nn.noise import GaussianNoise
+from trainlab.nn.noise import GaussianNoise, WeightNoise, add_weight_noise
 from trainlab.nn.penalties import make_penalty, make_proximal_step
+from trainlab.nn.transfer import (
+    copy_weights,
+    freeze_plan,
+    head_name,
+    parameter_rates,
+    read_weights,
+    replace_head,
+    set_frozen,
+)
+from trainlab.optim.optimizers import discriminative_rates
 from trainlab.optim.schedules import with_warmup
 from trainlab.optim.schedules.base import monitored
 from trainlab.optim.stages import has_line_search_stops, line_search_stop, uses_line_search
+from trainlab.pde import physics_informed, solution
 from trainlab.predict import Predictor
-from trainlab.recipe import Recipe
+from trainlab.recipe import Recipe, check_monitors, load_recipe
 from trainlab.report.html import write_report
+from trainlab.report.notebook import plot_run, run_html
 from trainlab.rundir import RunDir, latest_checkpoint, snapshot_files, versions
+from trainlab.tracking import end_tracking, trackers_for
+from trainlab.train import distributed
+from trainlab.train.background import BackgroundWriter
 from trainlab.train.callbacks import Callback, LoopState
 from trainlab.train.checkpoint import (
+    encode_checkpoint,
     load_checkpoint,
     optimizer_from_parts,
     optimizer_to_parts,
-    save_checkpoint,
     split_prefix,
+    write_checkpoint,
 )
 from trainlab.train.early_stopping import BestCheckpoint, EarlyStopping
-from trainlab.train.loop_parts import ProximalStep, RecordLosses, schedule_step
+from trainlab.train.freezing import FreezeSchedule
+from trainlab.train.loop_parts import ClipGradients, ProximalStep, RecordLosses, schedule_step
 from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, metric_task
 from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog, LineSearchStops, StepCheckpointer
+from trainlab.train.precision import weight_dtype
 from trainlab.train.trainer import Trainer
 
 TENSOR_PATH_LIMIT = 2 * 1024**3  # bytes of training data kept on the device on the "auto" loader
@@ -84,6 +111,8 @@ class Setup:
     loss: str
     metrics: list[str] = field(default_factory=list)
     scheduler: Any = None  # the learning-rate schedule (its state goes into checkpoints), or None
+    target_scale: TargetScale | None = None  # regression targets standardized for training (saved, inverted by predict)
+    sources: dict[str, Any] = field(default_factory=dict)  # where starting weights came from (run.json's "weights")
 
 
 def _check_data(name: str, x: np.ndarray, y: np.ndarray) -> None:
@@ -101,7 +130,7 @@ def _task_choices(recipe: Recipe, task: str) -> tuple[str, list[str]]:
     if wrong:
         fits = [m for m in registry.metrics.names() if metric_task(m) in (None, task)]
         raise RecipeError([f"metrics: {wrong} do not apply to {task} data '{recipe.data.name}'; use {fits}"])
-    if (task == "classification") != (loss == "cross_entropy"):
+    if (task == "classification") != (loss == "cross_entropy") or (task == "pde") != (loss == "pde"):
         raise RecipeError([f"loss: '{loss}' does not fit {task} data '{recipe.data.name}'; use '{DEFAULT_LOSS[task]}'"])
     return loss, names
 
@@ -121,11 +150,18 @@ def _class_counts(task: str, y: np.ndarray) -> dict[str, list[int]]:
 def _check_fits(model: torch.nn.Module, x: torch.Tensor, recipe: Recipe) -> None:
     """One forward pass in evaluation mode (no statistics updated, no random numbers drawn), so a
     model that cannot take the data's shape fails here, with names, not deep inside torch."""
+    empty = [name for name, p in model.named_parameters()
+             if not isinstance(p, torch.nn.parameter.UninitializedParameter) and p.numel() == 0]
+    if empty:  # hidden: [0] builds a layer that passes nothing on: a dead model, not a model
+        raise RecipeError([f"model: layer sizes of 0 ({', '.join(empty[:4])} have no weights); every size must be >= 1"])
     model.eval()
     try:
         with torch.no_grad():
             model(x)
-    except RuntimeError as e:
+    except (RuntimeError, MemoryError) as e:
+        if _out_of_memory(e):
+            raise RecipeError([f"model: out of memory in one forward pass of {len(x)} examples "
+                               f"({_first_line(e)}); use smaller layer sizes"]) from None
         raise RecipeError([(f"model: '{recipe.model.name}' cannot take inputs of shape {tuple(x.shape[1:])} from "
                            f"data '{recipe.data.name}' ({str(e).splitlines()[0]}); use a model for that shape, "
                            "e.g. mlp for flat features")]) from None
@@ -133,15 +169,36 @@ def _check_fits(model: torch.nn.Module, x: torch.Tensor, recipe: Recipe) -> None
         model.train()
 
 
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says an allocation failed (CPU, CUDA or MPS), rather than a shape mismatch."""
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or "out of memory" in text or "can't allocate memory" in text \
+        or "not enough memory" in text
+
+
 def _make(section: str, factory, *args, **kwargs):
-    """Call a factory; a ValueError about its parameters becomes a recipe error naming the section."""
+    """Call a factory; a ValueError about its parameters, a negative size or an allocation that
+    fails becomes a recipe error naming the section."""
     try:
-        return factory(*args, **kwargs)
+        with warnings.catch_warnings():  # a size of 0 is refused with its name by _check_fits instead
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            return factory(*args, **kwargs)
     except ValueError as e:
         raise RecipeError([f"{section}: {e}"]) from None
+    except (RuntimeError, MemoryError) as e:
+        if _out_of_memory(e):
+            raise RecipeError([f"{section}: the sizes ask for more memory than this machine has "
+                               f"({_first_line(e)}); use smaller sizes"]) from None
+        if "negative dimension" in str(e):
+            raise RecipeError([f"{section}: a size is negative ({_first_line(e)}); every size must be >= 1"]) from None
+        raise
 
 
-_RANDOM_IN_TRAINING = (torch.nn.Dropout, torch.nn.RReLU, GaussianNoise, Augment)
+_RANDOM_IN_TRAINING = (torch.nn.Dropout, torch.nn.RReLU, GaussianNoise, WeightNoise, Augment)
 
 
 def _check_line_search(model: torch.nn.Module, optimizer: torch.optim.Optimizer, name: str) -> None:
@@ -155,6 +212,59 @@ def _check_line_search(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                    f"evaluation, but the model draws random numbers in training ({', '.join(random)}); "
                    "remove dropout/noise/augmentation/rrelu or use a first-order optimizer")
         raise RecipeError([message])
+
+
+def _check_step_options(recipe: Recipe, optimizer: torch.optim.Optimizer) -> None:
+    """A line search (and a full-batch epoch) evaluates one exact loss per step: no accumulation, no autocast."""
+    problems = []
+    searches = uses_line_search(optimizer)
+    if recipe.accumulate > 1 and (searches or recipe.data.batch_mode == "fullbatch"):
+        why = f"optim.name '{recipe.optim.name}' uses a line search" if searches else "data.batch_mode is fullbatch"
+        problems.append(f"accumulate: {recipe.accumulate} sums gradients over batches, but {why}; accepted: 1")
+    if recipe.precision in ("bf16", "fp16") and searches:
+        problems.append(f"precision: '{recipe.precision}' rounds the losses a line search compares (optim.name "
+                        f"'{recipe.optim.name}'); accepted: float32 or float64")
+    if problems:
+        raise RecipeError(problems)
+
+
+def check_distributed(recipe: Recipe, world: int) -> None:
+    """What training in ``world`` processes supports: shuffled mini-batches of in-memory tensors."""
+    problems = []
+    if recipe.data.loader == "dataloader":
+        problems.append("data.loader: multi-process training shards in-memory tensors; accepted: tensor or auto")
+    if recipe.data.batch_mode != "minibatch" or recipe.data.sampler.name != "shuffle":
+        problems.append("data.batch_mode/data.sampler: multi-process training shards shuffled mini-batches; "
+                        "accepted: batch_mode minibatch with the shuffle sampler")
+    if recipe.data.batch_size < world:
+        problems.append(f"data.batch_size: {recipe.data.batch_size} cannot be shared by {world} processes; "
+                        f"accepted: at least {world}")
+    for key, value in (("checkpoint.every_steps", recipe.checkpoint.every_steps), ("snapshots", recipe.snapshots),
+                       ("diagnose", recipe.diagnose)):
+        if value is not None:
+            problems.append(f"{key}: not supported with several processes yet; remove it or train in one process")
+    if problems:
+        raise RecipeError(problems)
+
+
+def _shard(recipe: Recipe, train: Any, val: Any, test: Any) -> tuple[Any, Any, Any]:
+    """This process's shard of every training and evaluation batch (``trainlab run --nproc N``)."""
+    rank, world = distributed.rank(), distributed.world_size()
+    check_distributed(recipe, world)
+    if not isinstance(train, TensorBatches):
+        raise RecipeError(["data.loader: the training data is too large to keep on the device (loader auto), and "
+                           "multi-process training shards in-memory tensors; train it in one process"])
+    val, test = (ShardedBatches(b, rank, world, training=False) if b is not None else None for b in (val, test))
+    return ShardedBatches(train, rank, world), val, test
+
+
+def _step_options(recipe: Recipe, model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
+    """The Trainer's precision, accumulation and compile settings; with several processes, the
+    DistributedDataParallel forward pass and the sum of the epoch's totals over the processes."""
+    options = {"precision": recipe.precision, "accumulate": recipe.accumulate, "compile": recipe.compile}
+    if distributed.world_size() > 1:
+        options.update(forward=distributed.data_parallel(model, device), all_reduce=distributed.all_reduce_sum)
+    return options
 
 
 def _scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
@@ -177,6 +287,9 @@ def _loop_parts(optimizer: torch.optim.Optimizer, scheduler, recipe: Recipe, tra
     """The loop's optional parts this recipe needs (trainlab.train.loop_parts), and nothing else; the
     optimizer's own (full batches, a chain's switch) the Trainer adds from the optimizer."""
     parts: list[Callback] = []
+    clip = recipe.optim
+    if clip.clip_norm is not None or clip.clip_value is not None:
+        parts.append(ClipGradients(clip.clip_norm, clip.clip_value))
     if scheduler is not None:
         parts.append(schedule_step(scheduler, recipe.schedule.interval, monitored(scheduler)))
     if proximal_step is not None:
@@ -187,42 +300,60 @@ def _loop_parts(optimizer: torch.optim.Optimizer, scheduler, recipe: Recipe, tra
     return parts
 
 
-def load_data(recipe: Recipe) -> Dataset:
+def load_data(recipe: Recipe) -> Dataset | Streamed:
     """The recipe's data set, from its registered (or imported) factory."""
-    entry = registry.datasets.get(recipe.data.name)
-    return _make("data", entry.factory, seed=recipe.seed, **entry.validate(recipe.data.params()))
+    try:
+        return registry.datasets.make({"name": recipe.data.name, **recipe.data.params()}, seed=recipe.seed)
+    except (ValueError, TypeError) as e:
+        raise RecipeError([f"data: {e}"]) from None
 
 
-def build(recipe: Recipe, callbacks: list[Callback] = (), data: Dataset | None = None) -> Setup:
-    """Load and split the data, fit preprocessing on train, build model, optimizer and Trainer.
+@dataclass
+class _Inputs:
+    """The data of a run, ready for the Trainer: batches per split, the fitted preprocessing, and a few
+    preprocessed training examples (to size and check the model)."""
 
-    ``data``: arrays already in memory (a :class:`trainlab.data.datasets.Dataset`) instead of the
-    recipe's ``data.name``; the split, batching and preprocessing settings of ``recipe.data`` apply."""
-    device, dtype = resolve_device(recipe.device), getattr(torch, recipe.precision)
-    torch.manual_seed(recipe.seed)
-    data = load_data(recipe) if data is None else data
-    _check_data(recipe.data.name, data.x, data.y)
-    loss_name, metric_names = _task_choices(recipe, data.task)
-    splits = split_dataset(data, recipe.data.val_fraction, recipe.data.test_fraction, recipe.seed)
+    train: Any
+    val: Any
+    test: Any
+    preprocessor: Preprocessor
+    sample: torch.Tensor
+    info: dict[str, Any]
+    target_scale: TargetScale | None = None
 
-    prep_spec = recipe.data.preprocess
-    prep_entry = registry.preprocessors.get(prep_spec.name)
-    x_train = torch.as_tensor(splits.train[0])
-    preprocessor = _make("data.preprocess", prep_entry.factory, **prep_entry.validate(prep_spec.params()))
+
+def _preprocessor(recipe: Recipe, x_train: torch.Tensor) -> Preprocessor:
+    spec = recipe.data.preprocess
+    entry = registry.preprocessors.get(spec.name)
+    preprocessor = _make("data.preprocess", entry.factory, **entry.validate(spec.params()))
     _make("data.preprocess", preprocessor.fit, x_train)
+    return preprocessor
 
-    batch_size = {"online": 1, "fullbatch": len(x_train)}.get(recipe.data.batch_mode, recipe.data.batch_size)
 
-    # Evaluation batches only bound memory (no dropout, batch norm in eval mode): online learning
-    # still evaluates data.batch_size examples at a time.
-    eval_size = recipe.data.batch_size if recipe.data.batch_mode == "online" else batch_size
+def _batch_sizes(recipe: Recipe, n_train: int | None) -> tuple[int, int]:
+    """Training batch size by batch mode, and the evaluation batch size (which only bounds memory: no
+    dropout, batch norm in eval mode; online learning still evaluates data.batch_size at a time)."""
+    if recipe.data.batch_mode == "fullbatch" and n_train is None:
+        raise RecipeError(["data.batch_mode: 'fullbatch' needs a data set of known length, not an iterable one"])
+    size = {"online": 1, "fullbatch": n_train}.get(recipe.data.batch_mode, recipe.data.batch_size)
+    return size, recipe.data.batch_size if recipe.data.batch_mode == "online" else size
+
+
+def _array_inputs(recipe: Recipe, data: Dataset, device: torch.device, dtype: torch.dtype) -> _Inputs:
+    """The in-memory path: split, preprocess once, keep the tensors on the device (or a DataLoader over them)."""
+    _check_data(recipe.data.name, data.x, data.y)
+    splits = split_dataset(data, recipe.data.val_fraction, recipe.data.test_fraction, recipe.seed)
+    x_train = torch.as_tensor(splits.train[0])
+    preprocessor = _preprocessor(recipe, x_train)
+    scale = TargetScale.fit(splits.train[1]) if data.task == "regression" and recipe.data.target_scale == "zscore" else None
+    batch_size, eval_size = _batch_sizes(recipe, len(x_train))
 
     def batches(split, shuffle: bool, on_device: bool, sampler=None, size: int = batch_size):
         if split is None:
             return None
         x, y = preprocessor(torch.as_tensor(split[0])).to(dtype), torch.as_tensor(split[1])
         if y.is_floating_point():  # regression targets follow the precision; class labels stay integers
-            y = y.to(dtype)
+            y = (scale(y) if scale is not None else y).to(dtype)
         if on_device:
             return TensorBatches(x.to(device), y.to(device), size, shuffle, recipe.seed, sampler)
         return LoaderBatches(TensorDataset(x, y), size, shuffle, recipe.seed, device, sampler=sampler)
@@ -237,20 +368,181 @@ def build(recipe: Recipe, callbacks: list[Callback] = (), data: Dataset | None =
                         batch_size=batch_size, **sampler_entry.validate(recipe.data.sampler.params()))
     train = batches(splits.train, recipe.data.shuffle, on_device, sampler)
     val, test = (batches(split, False, on_device, size=eval_size) for split in (splits.val, splits.test))
+    info = {"n_train": len(splits.train[0]), "n_val": 0 if splits.val is None else len(splits.val[0]),
+            "n_test": 0 if splits.test is None else len(splits.test[0]),
+            "input_stats": _input_stats(preprocessor(x_train)), **_class_counts(data.task, splits.train[1]),
+            **_target_stats(data.task, splits.train[1], scale)}
+    return _Inputs(train, val, test, preprocessor, preprocessor(x_train[:2]), info, scale)
+
+
+def _streamed_inputs(recipe: Recipe, data: Streamed, device: torch.device, dtype: torch.dtype) -> _Inputs:
+    """A user's torch Dataset through a DataLoader: preprocessing (and target scaling) fitted on a seeded
+    sample of the training split and applied per batch on the device."""
+    if recipe.data.sampler.name != "shuffle":
+        raise RecipeError([f"data.sampler: '{recipe.data.sampler.name}' needs the labels in memory; a data set "
+                           "read through a DataLoader takes only 'shuffle'"])
+    train_set, val_set, test_set = split_streamed(data, recipe.data.val_fraction, recipe.data.test_fraction, recipe.seed)
+    x_sample, y_sample = sample(train_set, recipe.seed)
+    x_sample = x_sample.float()
+    if not torch.isfinite(x_sample).all():
+        raise TrainlabError(f"data.name '{recipe.data.name}': the inputs contain NaN or inf")
+    preprocessor = _preprocessor(recipe, x_sample)
+    regression = data.task == "regression"
+    scale = TargetScale.fit(y_sample.numpy()) if regression and recipe.data.target_scale == "zscore" else None
+    n_train = _length(train_set)
+    batch_size, eval_size = _batch_sizes(recipe, n_train)
+
+    def transform(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = preprocessor(x.float()).to(dtype)
+        if y.is_floating_point():
+            y = (scale(y) if scale is not None else y).to(dtype)
+        return x, y.reshape(len(y), -1) if regression else y
+
+    def batches(dataset, shuffle: bool, size: int):
+        if dataset is None:
+            return None
+        return LoaderBatches(dataset, size, shuffle and not data.iterable, recipe.seed, device,
+                             num_workers=recipe.data.num_workers, pin_memory=recipe.data.pin_memory, transform=transform)
+
+    info = {"n_train": n_train, "n_val": None if val_set is None else _length(val_set),
+            "n_test": None if test_set is None else _length(test_set), "streamed": True,
+            "input_stats": _input_stats(preprocessor(x_sample)),
+            **_target_stats(data.task, y_sample.numpy().reshape(len(y_sample), -1) if regression else y_sample.numpy(), scale)}
+    return _Inputs(batches(train_set, recipe.data.shuffle, batch_size), batches(val_set, False, eval_size),
+                   batches(test_set, False, eval_size), preprocessor, preprocessor(x_sample[:2]), info, scale)
+
+
+def _length(dataset) -> int | None:
+    try:
+        return len(dataset)
+    except TypeError:  # an iterable dataset without __len__
+        return None
+
+
+def _target_stats(task: str, y: np.ndarray, scale: TargetScale | None) -> dict[str, Any]:
+    """Regression targets' raw mean and std (the doctor checks their scale) and whether they were scaled."""
+    if task != "regression":
+        return {}
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    return {"target_stats": {"mean_abs_max": float(np.abs(y.mean(axis=0)).max()), "std_max": float(y.std(axis=0).max()),
+                             "scaled": scale is not None}}
+
+
+def _weights_file(path: str) -> Path:
+    """``model.init_from``'s file: a run directory's newest checkpoint, or the file itself. A path that
+    does not exist, such as ``runs/mnist1d-cnn``, names the newest finished run ``runs/mnist1d-cnn-<time>``."""
+    stamped = sorted(Path(path).parent.glob(f"{Path(path).name}-[0-9]*-[0-9]*"), key=lambda p: p.name)
+    finished = [run for run in stamped if RunDir(run).is_run() and RunDir(run).status().get("status") == "finished"]
+    if not Path(path).exists() and finished:
+        path = str(finished[-1])
+    if Path(path).is_dir():
+        checkpoint = RunDir(path).latest_checkpoint()
+        if checkpoint is None:
+            raise RecipeError([(f"model.init_from: {path} is a directory without checkpoints; give a run "
+                                "directory or a .safetensors file")])
+        return checkpoint.with_suffix(".safetensors")
+    return Path(path)
+
+
+def _transfer(recipe: Recipe, model: torch.nn.Module, n_outputs: int) -> dict[str, Any]:
+    """``model.init_from`` then ``model.replace_head`` (trainlab.nn.transfer); returns what run.json records."""
+    spec, sources = recipe.model, {}
+    head = spec.replace_head
+    classes = n_outputs if head is None or head.classes is None else head.classes
+    if classes != n_outputs:
+        raise RecipeError([(f"model.replace_head.classes: {classes}, but data '{recipe.data.name}' has {n_outputs} "
+                            f"outputs; give {n_outputs} or leave classes out")])
+    if spec.init_from is not None:
+        weights = read_weights(_weights_file(spec.init_from.path))
+        copied = copy_weights(model, weights, spec.init_from.layers, skip=[head_name(model)] if head else [])
+        sources["init_from"] = {**weights.record(), "tensors": len(copied)}
+    if head is not None:
+        sources["replace_head"] = {"layer": replace_head(model, classes, spec.init), "classes": classes}
+    return sources
+
+
+def _pretrain(recipe: Recipe, model: torch.nn.Module, data: Dataset, preprocessor: Preprocessor) -> dict[str, Any]:
+    """The notes' options 1–2 (seed 004): train an autoencoder on the inputs (labels unused; training and
+    validation inputs of ``pretrain.data`` or of the recipe's data, never its test split), preprocessed
+    as the classifier's are, then put its weights in ``model.pretrained``. Returns run.json's record."""
+    spec = recipe.pretrain
+    if not isinstance(model, OnPretrained):
+        raise RecipeError(["pretrain: needs the model the recipe's model section builds, not a module given from Python"])
+    source = data if spec.data is None else load_data(recipe.model_copy(update={"data": spec.data}))
+    fractions = recipe.data if spec.data is None else spec.data
+    if not isinstance(source, Dataset):
+        raise RecipeError(["pretrain: the autoencoder needs a data set of arrays in memory, not a DataLoader"])
+    splits = split_dataset(source, fractions.val_fraction, fractions.test_fraction, recipe.seed)
+    pool = np.concatenate([splits.train[0]] + ([splits.val[0]] if splits.val is not None else []))
+    x = preprocessor(torch.as_tensor(pool)).numpy()
+    try:
+        ae_recipe = load_recipe({
+            "name": f"{recipe.name}-pretrain", "seed": recipe.seed, "device": recipe.device,
+            "precision": recipe.precision, "model": {"name": "autoencoder", **spec.autoencoder},
+            "data": {"name": "memory", "batch_size": spec.batch_size, "val_fraction": spec.val_fraction,
+                     "test_fraction": 0, "target_scale": "none"},
+            "optim": spec.optim.model_dump(mode="json"), "stopping": {"epochs": spec.epochs}})
+        ae = build(ae_recipe, data=Dataset("regression", x, x.reshape(len(x), -1)))
+    except RecipeError as e:
+        raise RecipeError([f"pretrain.{problem}" for problem in e.problems]) from None
+    history = ae.trainer.fit(ae.train, ae.val, spec.epochs)
+    trained = ae.model.encoder if spec.use == "codes" else ae.model
+    model.pretrained.load_state_dict(trained.state_dict())
+    final = {k: history[-1][k] for k in ("loss", "val_loss") if k in history[-1]}
+    return {"pretrain": {"use": spec.use, "inputs": len(x), "epochs": len(history), **final}}
+
+
+def build(recipe: Recipe, callbacks: list[Callback] = (), data: Dataset | Streamed | None = None,
+          model: torch.nn.Module | None = None) -> Setup:
+    """Load and split the data, fit preprocessing on train, build model, optimizer and Trainer.
+
+    ``data``: a data set already in memory (a :class:`trainlab.data.datasets.Dataset`, or a
+    :class:`trainlab.data.streaming.Streamed` torch dataset) instead of the recipe's ``data.name``; the
+    split, batching and preprocessing settings of ``recipe.data`` apply. ``model``: a module to train (in
+    place) instead of building ``recipe.model``; the recipe's ``model.init`` still applies."""
+    device, dtype = distributed.join(resolve_device(recipe.device)), weight_dtype(recipe.precision)
+    torch.manual_seed(recipe.seed)
+    data = load_data(recipe) if data is None else data
+    if registry.models.get(recipe.model.name).facts.get("reconstructs"):  # an autoencoder's targets are its inputs
+        data = _make("model", reconstruction_targets, data)
+    loss_name, metric_names = _task_choices(recipe, data.task)
+    inputs = (_streamed_inputs if isinstance(data, Streamed) else _array_inputs)(recipe, data, device, dtype)
+    preprocessor, train, val, test = inputs.preprocessor, inputs.train, inputs.val, inputs.test
+    if distributed.world_size() > 1:  # under torchrun / --nproc: each process trains its shard of every batch
+        train, val, test = _shard(recipe, train, val, test)
+    check_monitors(recipe, metric_names, val is not None)  # keep_best, early stopping, plateau: before training
 
     # Preprocessing may change the number of features (PCA with k components): build for its output.
-    input_shape = tuple(preprocessor(x_train[:1]).shape[1:])
-    model_entry = registry.models.get(recipe.model.name)
-    model = _make("model", model_entry.factory, input_shape=input_shape, n_outputs=data.n_outputs,
-                  **model_entry.validate(recipe.model.params()))
+    input_shape = tuple(inputs.sample.shape[1:])
+    if model is not None and recipe.model.activation != "relu":
+        raise RecipeError([f"model.activation: {recipe.model.activation!r} cannot change a module you built; "
+                           "remove the key (your module's own activations apply)"])
+    if model is None:
+        model = _make("model", make_network, recipe.model.name, recipe.model.params(), input_shape, data.n_outputs,
+                      **recipe.network_options())
+    if any(isinstance(m, LazyModuleMixin) for m in model.modules()):  # a user's LazyLinear: sized by one batch
+        _check_fits(model, inputs.sample, recipe)
     _make("model.init", apply_init, model, recipe.model.init)
-    _check_fits(model, preprocessor(x_train[:2]), recipe)
+    sources = _pretrain(recipe, model, data, preprocessor) if recipe.pretrain is not None else {}
+    sources.update(_transfer(recipe, model, data.n_outputs))
+    _make("model.weight_noise", add_weight_noise, model, recipe.model.weight_noise)
+    if data.task == "pde":  # the network inside its PDE residual, the test grid as one batch (trainlab.pde)
+        model, test, pde_parts = physics_informed(recipe, data, model, train, val, test)
+        callbacks = [*callbacks, *pde_parts]
+    _check_fits(model, inputs.sample, recipe)
     model.to(device=device, dtype=dtype)
 
     optim_entry = registry.optimizers.get(recipe.optim.name)
     optimizer = _make("optim", optim_entry.factory, model, **optim_entry.validate(recipe.optim.params()))
+    _make("optim.lr_groups", discriminative_rates, optimizer, parameter_rates(model, recipe.optim.lr_groups))
     _check_line_search(model, optimizer, recipe.optim.name)
-    scheduler = _scheduler(recipe, optimizer, len(train))
+    _check_step_options(recipe, optimizer)
+    plan = freeze_plan(model, recipe.model.freeze, recipe.model.unfreeze_at,
+                       always=pretrained_parameters(model))
+    if plan:  # after the optimizer is made, so it holds the frozen parameters for when they unfreeze
+        set_frozen(model, plan.frozen_at(1), plan.frozen)
+        callbacks = [*callbacks, FreezeSchedule(plan.frozen_at, plan.frozen)]
+    scheduler = _scheduler(recipe, optimizer, -(-len(train) // recipe.accumulate))  # optimizer steps per epoch
     if recipe.diagnose is not None:  # probes kept in memory; a run directory gets them as files (_execute)
         spec = recipe.diagnose
         callbacks = [*callbacks, Probes(spec.every, spec.histograms, spec.bins)]
@@ -262,17 +554,19 @@ def build(recipe: Recipe, callbacks: list[Callback] = (), data: Dataset | None =
     penalty = _make("penalties", make_penalty, model, penalty_specs)
     proximal_step = _make("penalties", make_proximal_step, model, penalty_specs, optimizer)
     loss_fn = registry.losses.get(loss_name).factory()
+    if recipe.model.ae_weight:  # J = β·J_clas + (1 − β)·J_ae
+        loss_fn = JointLoss(loss_fn, model, recipe.model.ae_weight)
     callbacks = [*callbacks, *_loop_parts(optimizer, scheduler, recipe, train, proximal_step, loss_fn)]
-    trainer = Trainer(model, optimizer, loss_fn, metrics={m: registry.metrics.get(m).factory() for m in metric_names},
-                      penalty=penalty, callbacks=callbacks)
+    metrics = {m: registry.metrics.get(m).factory() for m in metric_names}
+    if inputs.target_scale is not None:  # metrics in the targets' own units; the loss in standardized units
+        metrics = {m: inputs.target_scale.unscaled(f) for m, f in metrics.items()}
+    trainer = Trainer(model, optimizer, loss_fn, metrics=metrics, penalty=penalty, callbacks=callbacks,
+                      **_step_options(recipe, model, device))
     info = {"task": data.task, "input_shape": list(data.input_shape), "model_input_shape": list(input_shape),
-            "n_outputs": data.n_outputs,
-            "class_names": data.class_names, "n_train": len(splits.train[0]),
-            "n_val": 0 if splits.val is None else len(splits.val[0]),
-            "n_test": 0 if splits.test is None else len(splits.test[0]),
-            "input_stats": _input_stats(preprocessor(x_train)), **_class_counts(data.task, splits.train[1])}
+            "n_outputs": data.n_outputs, "class_names": data.class_names, **inputs.info,
+            **{k: data.info[k] for k in ("files", "feature_columns", "target_column") if k in data.info}}
     setup = Setup(recipe, device, data.task, info, preprocessor, model, trainer, train, val, test, loss_name, metric_names,
-                  scheduler)
+                  scheduler, inputs.target_scale, sources)
     if recipe.snapshots is not None:
         snapshot_ends(setup)  # a schedule with no cycle end inside the run fails now, not after training
     return setup
@@ -289,16 +583,20 @@ def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str | None = None,
-                        within_epoch: bool = False) -> Path:
+                        within_epoch: bool = False, writer: BackgroundWriter | None = None) -> Path:
     """Write ``checkpoints/epoch-NNNN`` (or ``checkpoints/NAME``): weights, optimizer, schedule, RNG,
     preprocessing, sampler and callback states, history. ``within_epoch``: a checkpoint inside the
     epoch after NNNN, ``epoch-NNNN-batch-BBBBBB``, which also holds the position in the epoch and its
-    running sums; it replaces older such checkpoints once it is written."""
+    running sums; it replaces older such checkpoints once it is written. ``writer``: the bytes are taken
+    now and the files written by the writer's thread (the run drains it before run.json says finished);
+    without one, written before this returns."""
     trainer = setup.trainer
     optim_tensors, optim_rest = optimizer_to_parts(trainer.optimizer)
     tensors = {f"model.{k}": v for k, v in setup.model.state_dict().items()}
     tensors.update({f"optimizer.{k}": v for k, v in optim_tensors.items()})
     tensors.update({f"preprocess.{k}": v for k, v in setup.preprocessor.state_dict().items()})
+    if setup.target_scale is not None:
+        tensors.update(setup.target_scale.state_dict())
     tensors.update(_rng_tensors(setup.device))
     sampler = setup.train.sampler
     if sampler is not None:
@@ -320,12 +618,20 @@ def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str
         body["within_epoch"] = {"batch": state.batch, "seen": state.seen, "lr": state.lr,
                                 "sums": torch.stack(state.sums).tolist()}
     run = RunDir(run_dir)
-    path = save_checkpoint(run.checkpoint(name), tensors, body)
-    for old in run.within_epoch_checkpoints():
-        if old != path and old.stem < path.stem:  # superseded: the commit record goes first
-            old.unlink(missing_ok=True)
-            old.with_suffix(".safetensors").unlink(missing_ok=True)
-    return path
+    stem, (blob, record) = run.checkpoint(name), encode_checkpoint(tensors, body)
+
+    def write() -> None:
+        path = write_checkpoint(stem, blob, record)
+        for old in run.within_epoch_checkpoints():
+            if old != path and old.stem < path.stem:  # superseded: the commit record goes first
+                old.unlink(missing_ok=True)
+                old.with_suffix(".safetensors").unlink(missing_ok=True)
+
+    if writer is None:
+        write()
+    else:  # bounded memory: the previous checkpoint may still be on its way to the disk, no older one
+        writer.submit(write, limit=1)
+    return stem.with_suffix(".json")
 
 
 def restore(setup: Setup, checkpoint: Path) -> None:
@@ -364,9 +670,28 @@ def restore(setup: Setup, checkpoint: Path) -> None:
 
 @dataclass
 class RunResult:
-    run_dir: Path
+    """A finished run: its directory, per-epoch history and test metrics. In a notebook it shows itself
+    (curves, final metrics, the doctor's findings); ``plot()`` draws the curves with matplotlib."""
+
+    run_dir: Path | None  # None in the processes other than 0 of a multi-process run
     history: list[dict[str, float]]
     test: dict[str, float]
+
+    @property
+    def report(self) -> Path:
+        return self.run_dir / "report.html"
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        """The doctor's findings (findings.json), most severe first."""
+        return (RunDir(self.run_dir).findings() or {}).get("findings", [])
+
+    def plot(self, metrics: list[str] | None = None, axes: Any = None) -> Any:
+        """Training and validation curves per epoch, one panel per metric (default: all logged); the axes."""
+        return plot_run(self.run_dir, metrics, axes)
+
+    def _repr_html_(self) -> str:
+        return run_html(self.run_dir)
 
 
 def _columns(setup: Setup) -> list[str]:
@@ -380,11 +705,11 @@ def _line_search(stops: LineSearchStops | None) -> dict:
     return {"lbfgs": stops.summary()} if stops is not None else {}
 
 
-def _save_within_epoch(run_dir: Path, setup: Setup, state: LoopState) -> Path:
+def _save_within_epoch(run_dir: Path, setup: Setup, state: LoopState, writer: BackgroundWriter) -> Path:
     for callback in setup.trainer.callbacks:  # probe rows up to this step belong with the checkpoint
         if isinstance(callback, Probes):
             callback.flush()
-    return save_run_checkpoint(run_dir, setup, state, within_epoch=True)
+    return save_run_checkpoint(run_dir, setup, state, within_epoch=True, writer=writer)
 
 
 def _train_in_order(setup: Setup) -> TensorBatches | LoaderBatches:
@@ -392,20 +717,53 @@ def _train_in_order(setup: Setup) -> TensorBatches | LoaderBatches:
     in evaluation mode, like the validation split (dropout and noise off, batch norm frozen)."""
     train, data = setup.train, setup.recipe.data
     size = data.batch_size if data.batch_mode == "online" else train.batch_size  # batches only bound memory
+    if isinstance(train, ShardedBatches):  # each process evaluates its shard; the trainer adds the sums up
+        return train.in_order(size)
     if isinstance(train, TensorBatches):
         return TensorBatches(train.x, train.y, size, shuffle=False)  # the same tensors, no copy
-    return LoaderBatches(train.dataset, size, shuffle=False, device=train.device)
+    return LoaderBatches(train.dataset, size, shuffle=False, device=train.device, transform=train.transform)
+
+
+@dataclass
+class StartedRun:
+    """A run between :func:`start_run` and :func:`end_run` (or :func:`fail_run`): its directory says
+    ``running`` and its trainer holds every output callback. ``_execute`` trains it with
+    ``trainer.fit``; trainlab.tools.vectorized trains several at once and fires their callbacks."""
+
+    run: RunDir
+    setup: Setup
+    status: dict[str, Any]
+    probes: list[Probes]
+    line_search: LineSearchStops | None
+    writer: BackgroundWriter  # checkpoints and events.jsonl, written off the loop's thread; drained by end/fail_run
 
 
 def _execute(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path | None) -> RunResult:
+    started = start_run(run, setup, output, checkpoint)
+    try:
+        history = setup.trainer.fit(setup.train, setup.val, setup.recipe.stopping.epochs)
+    except TrainlabError as e:
+        fail_run(started, e)
+        raise
+    except BaseException:  # a crash or Ctrl-C: what was saved reaches the disk before the lock is released
+        started.writer.close()
+        raise
+    return end_run(started, history)
+
+
+def start_run(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path | None) -> StartedRun:
+    """Add the run directory's callbacks to ``setup.trainer``, restore ``checkpoint`` if given, mark it running."""
     recipe, trainer, run_dir = setup.recipe, setup.trainer, run.path
-    events = EventLog(run.events_file)
+    writer = BackgroundWriter()
+    events = EventLog(run.events_file, writer)
     trainer.callbacks = sorted(
-        [*trainer.callbacks, *output, CSVLogger(run.metrics_file, _columns(setup)), events,
-         Checkpointer(recipe.checkpoint.every, lambda s: save_run_checkpoint(run_dir, setup, s), events)]
-        + ([StepCheckpointer(recipe.checkpoint.every_steps, lambda s: _save_within_epoch(run_dir, setup, s), events)]
-           if recipe.checkpoint.every_steps else [])
-        + ([BestCheckpoint(recipe.checkpoint.keep_best, lambda s: save_run_checkpoint(run_dir, setup, s, "best"))]
+        [*trainer.callbacks, *output, *trackers_for(recipe, run), CSVLogger(run.metrics_file, _columns(setup), writer),
+         events,
+         Checkpointer(recipe.checkpoint.every, lambda s: save_run_checkpoint(run_dir, setup, s, writer=writer), events)]
+        + ([StepCheckpointer(recipe.checkpoint.every_steps, lambda s: _save_within_epoch(run_dir, setup, s, writer),
+                             events)] if recipe.checkpoint.every_steps else [])
+        + ([BestCheckpoint(recipe.checkpoint.keep_best,
+                           lambda s: save_run_checkpoint(run_dir, setup, s, "best", writer=writer))]
            if recipe.checkpoint.keep_best else []),
         key=lambda c: c.order,
     )
@@ -414,7 +772,8 @@ def _execute(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path
         probe.run_dir = run_dir
     # Live doctor: rules on the history and the last probe step's rows, once per epoch.
     latest = (lambda: probes[0].latest) if probes else None
-    trainer.callbacks.append(DoctorCallback(recipe.to_dict(), setup.data_info, probes=latest))
+    if distributed.world_size() == 1:  # its stop on a NaN loss would leave the other processes waiting
+        trainer.callbacks.append(DoctorCallback(recipe.to_dict(), setup.data_info, probes=latest))
     if recipe.snapshots is not None:
         trainer.callbacks.append(snapshot_callback(run_dir, setup, recipe.snapshots.keep))
     optimizer = trainer.optimizer
@@ -426,28 +785,69 @@ def _execute(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path
         restore(setup, checkpoint)
         events.write("resume", epoch=len(trainer.state.history), checkpoint=checkpoint.name)
     status = run.status()
-    status.update(status="running", device=str(setup.device), data=setup.data_info)
+    status.update(status="running", device=str(setup.device), data=setup.data_info,
+                  **({"weights": setup.sources} if setup.sources else {}))
+    running = dict(status)  # written while the first epoch trains, and on disk before any checkpoint is
+    writer.submit(lambda: run.write_status(running))
+    return StartedRun(run, setup, status, probes, line_search, writer)
+
+
+def fail_run(started: StartedRun, e: TrainlabError) -> None:
+    """Record a run that training stopped with ``e``: run.json says failed and why; findings and report."""
+    run, status, probes, line_search = started.run, started.status, started.probes, started.line_search
+    started.writer.close()  # the checkpoints saved before the failure, on disk before run.json says failed
+    for probe in probes:  # the steps before a failure are the evidence the doctor needs
+        probe.close()
+    status.update(status="failed", error=str(e), **_line_search(line_search))
     run.write_status(status)
-    try:
-        history = trainer.fit(setup.train, setup.val, recipe.stopping.epochs)
-    except TrainlabError as e:
-        for probe in probes:  # the steps before a failure are the evidence the doctor needs
-            probe.close()
-        status.update(status="failed", error=str(e), **_line_search(line_search))
-        run.write_status(status)
-        _finish(run)
-        raise
-    test = {f"test_{k}": v for k, v in trainer.evaluate(setup.test).items()} if setup.test is not None else {}
-    final = dict(history[-1]) if history else {}
-    if history:  # the train error the doctor compares with the validation error: no dropout or noise
-        final.update({f"train_eval_{k}": v for k, v in trainer.evaluate(_train_in_order(setup)).items()})
+    _finish(run)
+    end_tracking(started.setup.trainer.callbacks, run)
+
+
+def end_run(started: StartedRun, history: list[dict[str, float]], finish: bool = True) -> RunResult:
+    """Evaluate the trained run (test, the final weights on train), write run.json, findings and report
+    (``finish=False``: not findings and report; the caller runs :func:`finish_run` later)."""
+    run, setup, status, line_search = started.run, started.setup, started.status, started.line_search
+    recipe, trainer, run_dir = setup.recipe, setup.trainer, run.path
+    test, train_eval = _final_evaluations(setup, history)
+    if setup.task == "pde":  # u, u* and the residual on the test grid, for the report's figures
+        run.write_solution(solution(setup.model, setup.test))
+    final = {**history[-1], **train_eval} if history else {}
     status.update(status="finished", epochs=len(history), final=final, test=test,
                   **_line_search(line_search))
     if recipe.snapshots is not None and snapshot_files(run.snapshots) and (setup.test is not None or setup.val is not None):
         status["snapshots"] = evaluate_ensemble(setup).to_dict()
+    started.writer.close()  # the final checkpoint (written while the splits were evaluated) before the commit
     run.write_status(status)
-    _finish(run)
+    if finish:
+        _finish(run)
+    end_tracking(trainer.callbacks, run)
     return RunResult(run_dir, history, test)
+
+
+def _final_evaluations(setup: Setup, history: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """The test metrics, and the final weights' metrics on the training split in evaluation mode (the
+    train error the doctor compares with the validation error: no dropout or noise). With several
+    processes every process calls this, as each evaluation adds up their shards."""
+    trainer = setup.trainer
+    test = {f"test_{k}": v for k, v in trainer.evaluate(setup.test).items()} if setup.test is not None else {}
+    train_eval = {f"train_eval_{k}": v for k, v in trainer.evaluate(_train_in_order(setup)).items()} if history else {}
+    return test, train_eval
+
+
+def _follow(setup: Setup, checkpoint: Path | None) -> RunResult:
+    """A process other than 0 of a multi-process run: restore, train and evaluate in step with process 0
+    (the same collective operations in the same order) and write nothing; its result has no directory."""
+    if checkpoint is not None:
+        restore(setup, checkpoint)
+    history = setup.trainer.fit(setup.train, setup.val, setup.recipe.stopping.epochs)
+    test, _ = _final_evaluations(setup, history)
+    return RunResult(None, history, test)
+
+
+def finish_run(run_dir: str | Path) -> None:
+    """Write a trained run's findings.json and report.html (what :func:`end_run` leaves out with ``finish=False``)."""
+    _finish(RunDir(run_dir))
 
 
 def _finish(run: RunDir) -> None:
@@ -464,10 +864,19 @@ def _report(run_dir: Path) -> None:
 
 
 def run_recipe(recipe: Recipe, runs_dir: str | Path = "runs", output: list[Callback] = (),
-               run_dir: str | Path | None = None, writer: str = "trainlab") -> RunResult:
+               run_dir: str | Path | None = None, writer: str = "trainlab", data: Any = None,
+               model: torch.nn.Module | None = None) -> RunResult:
     """Train ``recipe`` in a new directory under ``runs_dir`` (or in ``run_dir`` exactly, which must
-    not exist yet); ``output`` adds progress callbacks; ``writer`` names the command in recipe.yaml."""
-    setup = build(recipe)
+    not exist yet); ``output`` adds progress callbacks; ``writer`` names the command in recipe.yaml.
+
+    ``data`` replaces the recipe's data set: arrays ``(x, y)``/``(x, y, x_test, y_test)``, a torch
+    ``Dataset`` or a trainlab ``Dataset`` (the recipe's ``data.name`` should then be ``memory``); ``model``
+    replaces the recipe's model with a module of yours (``model.name`` then ``instance``). A run trained on
+    such objects cannot rebuild them in another process: pass them again to ``resume_run`` and
+    ``load_model``."""
+    setup = build(recipe, data=as_data(data, recipe), model=model)
+    if not distributed.is_main_process():
+        return _follow(setup, None)
     if run_dir is None:
         run = RunDir.create(runs_dir, recipe.name)
     else:
@@ -476,21 +885,54 @@ def run_recipe(recipe: Recipe, runs_dir: str | Path = "runs", output: list[Callb
             run.path.mkdir(parents=True)
         except FileExistsError:
             raise TrainlabError(f"{run.path} already exists; a new run needs a new directory") from None
-    run.start(recipe, writer)
-    return _execute(run, setup, list(output), None)
+    with run.lock("training"):  # a --resume of this directory started meanwhile is refused
+        run.start(recipe, writer)
+        return _execute(run, setup, list(output), None)
 
 
-def resume_run(run_dir: str | Path, output: list[Callback] = ()) -> RunResult:
-    """Continue a killed run from its newest checkpoint (from scratch if it has none)."""
+def as_data(data: Any, recipe: Recipe) -> Dataset | Streamed | None:
+    """Arrays, a torch Dataset or a trainlab Dataset given from Python, as a data set for :func:`build`."""
+    if data is None or isinstance(data, (Dataset, Streamed)):
+        return data
+    return _make("data", from_python, data, "data", recipe.data.params().get("task", "auto"))
+
+
+def resume_run(run_dir: str | Path, output: list[Callback] = (), data: Any = None,
+               model: torch.nn.Module | None = None, changes: list[str] = (), lock_wait: float = 0.0) -> RunResult:
+    """Continue a killed run from its newest valid checkpoint (from scratch if it has none); ``data`` and
+    ``model``: the objects a run given them from Python (:func:`run_recipe`) needs again.
+
+    The run directory stays locked while it trains (another process gets an error naming the holder,
+    after waiting ``lock_wait`` seconds). recipe.yaml must be the recipe the run started with, except
+    for ``changes`` (``KEY=VALUE``) to the keys in :data:`trainlab.rundir.RESUME_SAFE`."""
     run = RunDir(run_dir)
     if not run.is_run():
         raise TrainlabError(f"--resume {run.path}: not a trainlab run directory (no recipe.yaml / run.json)")
-    if run.status().get("status") == "finished":
-        raise TrainlabError(f"--resume {run.path}: this run already finished; start a new one with trainlab run")
-    setup = build(run.recipe())
-    return _execute(run, setup, list(output), run.latest_checkpoint())
+    if not distributed.is_main_process():  # process 0 locks and writes the directory; the others only read it
+        recipe = load_recipe(run.recipe().to_dict(), list(changes))
+        return _follow(build(recipe, data=as_data(data, recipe), model=model), run.newest_valid_checkpoint()[0])
+    with run.lock("training", lock_wait):
+        if run.status().get("status") == "finished":
+            raise TrainlabError(f"--resume {run.path}: this run already finished; start a new one with trainlab run")
+        run.remove_temp_files()
+        checkpoint, damaged = run.newest_valid_checkpoint()
+        for reason in damaged:  # a crash can leave the newest one damaged: fall back to an older one, say so
+            resumed_from = checkpoint.name if checkpoint is not None else None
+            print(f"warning: skipping damaged checkpoint {reason}; resuming from {resumed_from or 'the start'}",
+                  file=sys.stderr)
+            run.log_event("checkpoint_skipped", reason=reason, resumed_from=resumed_from)
+        epochs_done = int(checkpoint.stem.split("-")[1]) if checkpoint is not None else 0
+        recipe = run.resumable_recipe(list(changes), epochs_done)
+        changed = changed_files(run.status().get("data", {}).get("files", []))
+        if changed:  # the split and every step so far came from the recorded files
+            raise TrainlabError(f"--resume {run.path}: a data file changed since the run started: {changed[0]}"
+                                f"{f' (and {len(changed) - 1} more)' if len(changed) > 1 else ''}; restore it, "
+                                "or start a new run")
+        setup = build(recipe, data=as_data(data, recipe), model=model)
+        return _execute(run, setup, list(output), checkpoint)
 
 
-def load_model(run_dir: str | Path) -> Predictor:
-    """The newest checkpoint of ``run_dir`` as a :class:`trainlab.predict.Predictor`."""
-    return Predictor(run_dir)
+def load_model(run_dir: str | Path, model: torch.nn.Module | None = None) -> Predictor:
+    """The newest checkpoint of ``run_dir`` as a :class:`trainlab.predict.Predictor`; ``model``: the module
+    a run trained from Python (``trainlab.fit(…, model=net)``), which the checkpoint's weights are loaded into."""
+    return Predictor(run_dir, model=model)

@@ -14,24 +14,33 @@ time-stamped directory (runs, comparisons, LR finder outputs).
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import math
+import os
 import platform
+import secrets
 import sys
 import time
+from contextlib import AbstractContextManager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-import yaml
 
-from trainlab.errors import TrainlabError
-from trainlab.recipe import Recipe, load_recipe
-from trainlab.train.checkpoint import atomic_write
+from trainlab.errors import CheckpointError, RecipeError, TrainlabError
+from trainlab.recipe import Recipe, apply_overrides, load_recipe, validate_recipe
+from trainlab.safety.locks import exclusive
+from trainlab.safety.redaction import redact_argv
+from trainlab.safety.strict_yaml import load_yaml, read_json, read_text
+from trainlab.train.checkpoint import atomic_write, load_checkpoint
 
 RUN_JSON, RECIPE, METRICS, EVENTS = "run.json", "recipe.yaml", "metrics.csv", "events.jsonl"
 FINDINGS, REPORT, CHECKPOINTS, SNAPSHOTS = "findings.json", "report.html", "checkpoints", "snapshots"
+SOLUTION = "solution.npz"  # a pde run's u, u* and residual on its test grid (trainlab.pde)
 
 
 def versions() -> dict[str, str]:
@@ -43,17 +52,26 @@ def versions() -> dict[str, str]:
     return {"trainlab": own, "torch": torch.__version__, "python": platform.python_version()}
 
 
+STAMP_TRIES = 100  # numbered names tried before a random suffix
+
+
 def stamped_dir(parent: str | Path, name: str) -> Path:
-    """Make and return ``parent/NAME-YYYYmmdd-HHMMSS`` (``-2``, ``-3`` … when that one exists)."""
-    parent, stamp, n = Path(parent), time.strftime("%Y%m%d-%H%M%S"), 1
+    """Make and return ``parent/NAME-YYYYmmdd-HHMMSS`` (``-2``, ``-3`` … when that one exists).
+
+    ``mkdir`` either creates the directory or fails because it exists, atomically, so processes
+    starting at the same second each get their own; after :data:`STAMP_TRIES` taken names a random
+    suffix ends the search."""
+    parent, stamp = Path(parent), time.strftime("%Y%m%d-%H%M%S")
     parent.mkdir(parents=True, exist_ok=True)
+    suffixes = ["", *(f"-{n}" for n in range(2, STAMP_TRIES + 1))]
     while True:
-        candidate = parent / (f"{name}-{stamp}" if n == 1 else f"{name}-{stamp}-{n}")
+        suffix = suffixes.pop(0) if suffixes else f"-{os.getpid()}-{secrets.token_hex(3)}"
+        candidate = parent / f"{name}-{stamp}{suffix}"
         try:
             candidate.mkdir()
             return candidate
         except FileExistsError:
-            n += 1
+            continue
 
 
 def _float(value: str | None) -> float:
@@ -101,25 +119,39 @@ class RunDir:
         return self
 
     def start(self, recipe: Recipe, writer: str = "trainlab") -> None:
-        """Write ``recipe.yaml`` (resolved, with versions) and ``run.json`` (status ``created``)."""
-        header = "".join(f"# {k} {v}\n" for k, v in versions().items())
-        (self.path / RECIPE).write_text(f"# resolved recipe, written by {writer}\n{header}{recipe.to_yaml()}")
-        self.write_status({"status": "created", "created": time.time(), "versions": versions(), "command": sys.argv})
+        """Write ``recipe.yaml`` (resolved, with versions) and ``run.json`` (status ``created``, the
+        command line with passwords hidden, the resolved recipe and its fingerprint for ``--resume``)."""
+        self.write_recipe(recipe, f"written by {writer}")
+        self.write_status({"status": "created", "created": time.time(), "versions": versions(),
+                           "command": redact_argv(sys.argv), **recipe_record(recipe)})
+
+    def lock(self, purpose: str = "training", wait_s: float = 0.0) -> AbstractContextManager[None]:
+        """The run directory's exclusive lock (:func:`trainlab.safety.locks.exclusive`)."""
+        return exclusive(self.path, purpose, wait_s)
 
     # ---- run.json, recipe.yaml ----
 
     def status(self) -> dict[str, Any]:
-        return json.loads((self.path / RUN_JSON).read_text())
+        """run.json; a truncated or damaged file is a one-line error naming it."""
+        status = read_json(self.path / RUN_JSON, "run.json")
+        if not isinstance(status, dict):
+            raise TrainlabError(f"run.json {self.path / RUN_JSON} is damaged (not a JSON object)")
+        return status
 
     def write_status(self, status: dict[str, Any]) -> None:
         atomic_write(self.path / RUN_JSON, json.dumps(status, indent=1).encode())
 
+    def write_recipe(self, recipe: Recipe, note: str) -> None:
+        header = "".join(f"# {k} {v}\n" for k, v in versions().items())
+        atomic_write(self.path / RECIPE, f"# resolved recipe, {note}\n{header}{recipe.to_yaml()}".encode())
+
     def recipe_text(self) -> str:
-        return (self.path / RECIPE).read_text()
+        return read_text(self.path / RECIPE, "recipe.yaml")
 
     def recipe_data(self) -> dict[str, Any]:
         """recipe.yaml as plain data, not validated (the doctor reads old recipes too)."""
-        return yaml.safe_load(self.recipe_text()) or {}
+        data = load_yaml(self.recipe_text(), str(self.path / RECIPE))
+        return data if isinstance(data, dict) else {}
 
     def recipe(self) -> Recipe:
         return load_recipe(self.path / RECIPE)
@@ -147,9 +179,23 @@ class RunDir:
         return columns
 
     def events(self) -> list[dict[str, Any]]:
+        """events.jsonl's events; a line torn by a crash mid-write is left out."""
         if not self.events_file.is_file():
             return []
-        return [json.loads(line) for line in self.events_file.read_text().splitlines() if line.strip()]
+        events = []
+        for line in self.events_file.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+        return events
+
+    def log_event(self, event: str, **fields: Any) -> None:
+        """Append one event to events.jsonl (as the training loop's EventLog does)."""
+        with open(self.events_file, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": time.time(), "event": event, **fields}) + "\n")
 
     # ---- findings.json ----
 
@@ -157,13 +203,30 @@ class RunDir:
         """``findings.json``: ``{"format": 1, "findings": [finding, …]}`` most severe first, with
         ``"error"`` when the doctor could not read the run; None if the doctor never wrote it."""
         path = self.path / FINDINGS
-        return json.loads(path.read_text()) if path.is_file() else None
+        return read_json(path, "findings.json") if path.is_file() else None
 
     def write_findings(self, findings: list[dict[str, Any]], error: str | None = None) -> Path:
         path = self.path / FINDINGS
         record = {"format": 1, "findings": findings, **({"error": error} if error else {})}
         atomic_write(path, json.dumps(record, indent=1).encode())
         return path
+
+    # ---- solution.npz (pde runs) ----
+
+    def solution(self) -> dict[str, Any] | None:
+        """A pde run's ``solution.npz`` as arrays: ``points`` (n, d), ``u``, ``residual`` and, where the
+        exact solution is known, ``exact`` (each (n,)); None for other runs."""
+        path = self.path / SOLUTION
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as arrays:
+            return dict(arrays)
+
+    def write_solution(self, arrays: dict[str, Any]) -> Path:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write(self.path / SOLUTION, buffer.getvalue())
+        return self.path / SOLUTION
 
     # ---- checkpoints and snapshots ----
 
@@ -188,6 +251,118 @@ class RunDir:
     def within_epoch_checkpoints(self) -> list[Path]:
         """The JSON files of the checkpoints taken inside an epoch."""
         return list(self.checkpoints.glob("epoch-*-batch-*.json"))
+
+    def newest_valid_checkpoint(self) -> tuple[Path | None, list[str]]:
+        """The newest checkpoint that loads and passes its checksums, and one line per newer one that
+        did not (a crash or a full disk can damage the newest). Damaged checkpoints are renamed
+        ``*.damaged`` (kept for inspection, never resumed from again); the caller holds the lock."""
+        skipped = []
+        found = sorted(self.checkpoints.glob("epoch-[0-9][0-9][0-9][0-9]*.json"), key=lambda p: p.stem)
+        for path in reversed(found):
+            try:
+                load_checkpoint(path)
+            except CheckpointError as e:
+                skipped.append(f"{path.name}: {e}")
+                for part in (path, path.with_suffix(".safetensors")):
+                    try:
+                        part.rename(part.with_name(part.name + ".damaged"))
+                    except FileNotFoundError:  # absent, or renamed by another reader meanwhile
+                        pass
+                continue
+            return path, skipped
+        return None, skipped
+
+    def remove_temp_files(self) -> list[Path]:
+        """Delete the temporary files of writes a crash interrupted (``.NAME.PID.tmp``, see
+        :func:`trainlab.train.checkpoint.atomic_write`); only while holding the lock."""
+        removed = [p for folder in (self.path, self.checkpoints, self.snapshots) if folder.is_dir()
+                   for p in folder.glob(".*.tmp") if p.is_file()]
+        for path in removed:
+            path.unlink(missing_ok=True)
+        return removed
+
+    # ---- resuming safely ----
+
+    def resumable_recipe(self, changes: list[str] = (), epochs_done: int = 0) -> Recipe:
+        """recipe.yaml, checked against the fingerprint run.json recorded when the run started, with
+        ``changes`` (``--set KEY=VALUE``) applied when every key is in :data:`RESUME_SAFE`. A changed
+        recipe.yaml is refused with the differences; accepted changes are written to recipe.yaml and
+        run.json and logged in events.jsonl as ``recipe_changed``."""
+        recipe, status = self.recipe(), self.status()
+        recorded = status.get("recipe")
+        if "recipe_sha256" in status and recipe_fingerprint(recipe) != status["recipe_sha256"]:
+            diff = recipe_differences(recorded, recipe.to_dict()) if isinstance(recorded, dict) else []
+            raise RecipeError([(f"--resume {self.path}: recipe.yaml changed since the run started "
+                               f"({'; '.join(diff[:6]) or 'content differs'}); restore it, or start a new run. "
+                               "Safe changes go on the command line: --resume DIR --set stopping.epochs=N")])
+        if not changes:
+            return recipe
+        unsafe = sorted({c.partition("=")[0] for c in changes} - set(RESUME_SAFE))
+        if unsafe:
+            raise RecipeError([(f"--resume --set {', '.join(unsafe)}: not safe to change in the middle of a run "
+                               f"(it would change the data split, the model, the optimizer state or the past); "
+                               f"accepted: {', '.join(RESUME_SAFE)}")])
+        changed = validate_recipe(apply_overrides(recipe.to_dict(), list(changes)))
+        _check_epochs(recipe, changed, epochs_done)
+        diff = recipe_differences(recipe.to_dict(), changed.to_dict())
+        if diff:
+            self.write_recipe(changed, "changed on --resume: " + "; ".join(diff))
+            self.write_status({**status, **recipe_record(changed), "recipe_changes": [
+                *status.get("recipe_changes", []), {"time": time.time(), "changes": diff}]})
+            self.log_event("recipe_changed", epoch=epochs_done, changes=diff)
+        return changed
+
+
+# Keys --resume accepts with --set: they change neither the data split, the model, the optimizer
+# state nor anything already trained. More (or fewer, but not fewer than done) epochs; more patience;
+# checkpoint cadence.
+RESUME_SAFE = {
+    "stopping.epochs": "train to this many epochs (not fewer than the epochs done)",
+    "stopping.early.patience": "epochs without improvement before early stopping",
+    "checkpoint.every": "checkpoint cadence in epochs",
+    "checkpoint.every_steps": "checkpoint cadence in steps",
+}
+
+
+def recipe_fingerprint(recipe: Recipe) -> str:
+    """SHA-256 of the resolved recipe as canonical JSON (sorted keys)."""
+    return hashlib.sha256(json.dumps(recipe.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def recipe_record(recipe: Recipe) -> dict[str, Any]:
+    """What run.json keeps of the recipe to check ``--resume`` against: the data and its fingerprint."""
+    return {"recipe": recipe.to_dict(), "recipe_sha256": recipe_fingerprint(recipe)}
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict) and data:
+        return {k: v for key, value in data.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): data}
+
+
+def recipe_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: old → new`` for every recipe key whose value differs (``(none)`` where absent).
+
+    >>> recipe_differences({"seed": 3, "optim": {"lr": 0.1}}, {"seed": 4, "optim": {"lr": 0.1}})
+    ['seed: 3 → 4']
+    """
+    a, b = _flat(old), _flat(new)
+    return [f"{key}: {a.get(key, '(none)')} → {b.get(key, '(none)')}" for key in sorted(set(a) | set(b))
+            if a.get(key, "(none)") != b.get(key, "(none)")]
+
+
+def _check_epochs(old: Recipe, recipe: Recipe, epochs_done: int) -> None:
+    if recipe.stopping.epochs == old.stopping.epochs:
+        return
+    if recipe.stopping.epochs < epochs_done:
+        raise RecipeError([(f"--resume --set stopping.epochs={recipe.stopping.epochs}: {epochs_done} epochs are done "
+                           "already; accepted: that many or more")])
+    schedule = recipe.schedule
+    if schedule.name in schedule.table and "total" in schedule.table.get(schedule.name).recipe_parameters() \
+            and schedule.params().get("total") is None:
+        raise RecipeError([(f"--resume --set stopping.epochs: schedule '{schedule.name}' takes its length from "
+                           "stopping.epochs, so changing it would change the rates already used; "
+                           "set schedule.total in a new run instead")])
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:

@@ -4,21 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from trainlab.commands._common import console
 from trainlab.errors import TrainlabError
-from trainlab.tools.compare import (
-    check_parallelism,
-    compare,
-    comparison_from_args,
-    default_workers,
-    load_comparison,
-    open_comparison_dir,
-)
-from trainlab.tools.compare_report import Summary, better, format_stat
+
+if TYPE_CHECKING:
+    from trainlab.tools.compare_report import Summary
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -41,16 +33,31 @@ def register(commands: argparse._SubParsersAction) -> None:
                                                      "an existing one of the same comparison is continued")
     parser.add_argument("--resume", metavar="DIR", help="continue the comparison in DIR with its saved spec")
     parser.add_argument("--workers", type=int, metavar="W",
-                        help=f"runs at the same time (default: the CPU cores, here {default_workers()})")
+                        help="runs at the same time (default: one per CPU core this process may use)")
     parser.add_argument("--threads", type=int, default=1, metavar="T", help="torch threads per run (default: 1)")
+    parser.add_argument("--separate", action="store_true",
+                        help="a process per seed, never vectorized seeds (by default a variant's new seeds train as "
+                             "one batched model where the recipe allows; see docs/compare.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines; only the table and the paths")
+    parser.add_argument("--track", metavar="TRACKERS",
+                        help="mirror every run to TensorBoard and/or MLflow (a parent run, a child per run): "
+                             "tensorboard,mlflow (the recipe key tracking; see docs/tracking.md)")
     parser.set_defaults(handler=run_compare)
 
 
 def run_compare(args: argparse.Namespace) -> None:
+    from trainlab.tools.compare import (
+        check_parallelism,
+        compare,
+        comparison_from_args,
+        load_comparison,
+        open_comparison_dir,
+    )
+    from trainlab.tracking import track_overrides
+
     check_parallelism(args.workers, args.threads)
     if args.resume:
-        if args.recipe or args.vary or args.set or args.seeds is not None or args.out:
+        if args.recipe or args.vary or args.set or args.seeds is not None or args.out or args.track:
             raise TrainlabError("--resume takes a comparison directory alone (no RECIPE, --vary, --seeds, --set "
                                 "or --out); its comparison.json is reused as saved")
         out_dir, comparison = Path(args.resume), load_comparison(args.resume)
@@ -60,11 +67,12 @@ def run_compare(args: argparse.Namespace) -> None:
                                 "--vary optim.lr=0.1,0.03 --seeds 3 (or --resume DIR)")
         if args.seeds is None:
             raise TrainlabError("--seeds: missing; give the number of seeds per variant, e.g. --seeds 3")
-        comparison = comparison_from_args(args.recipe, args.vary, args.seeds, args.set)
+        sets = [*args.set, *track_overrides(args.track)]
+        comparison = comparison_from_args(args.recipe, args.vary, args.seeds, sets)
         out_dir = open_comparison_dir(comparison, args.out)
     log = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
     try:
-        result = compare(comparison, out_dir, args.workers, args.threads, log)
+        result = compare(comparison, out_dir, args.workers, args.threads, log, vectorize=not args.separate)
     except KeyboardInterrupt:
         print(f"interrupted; finished runs are kept; continue with: trainlab compare --resume {out_dir}",
               file=sys.stderr)
@@ -79,6 +87,11 @@ def run_compare(args: argparse.Namespace) -> None:
 
 def print_table(summary: Summary, title: str) -> None:
     """The summary as a rich table: one row per variant, mean ± CI and p against the baseline per metric."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from trainlab.tools.compare_report import better, format_stat
+
     arrows = {"higher": " ↑", "lower": " ↓", None: ""}
     table = Table(title=escape(title), title_justify="left", show_lines=True)
     table.add_column("variant", overflow="fold")

@@ -6,14 +6,12 @@ from importlib import resources
 from pathlib import Path
 
 from trainlab.commands._common import print_summary, run_output, with_diagnose
-from trainlab.recipe import load_recipe
-from trainlab.run import run_recipe
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser("demo", help="train the built-in MNIST-1D CNN recipe (no files needed)",
-                               description="Train the built-in recipe: the MNIST-1D paper's 1-D CNN, about "
-                                           "half a minute on 2 CPU cores.")
+                               description="Train the built-in recipe: the MNIST-1D paper's 1-D CNN with batch "
+                                           "norm and a 1cycle schedule, about 10 seconds on 2 CPU cores.")
     demo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe value")
     demo.add_argument("--runs-dir", default="runs", help="where the run directory goes (default: runs)")
     demo.add_argument("--quiet", action="store_true", help="no progress output; only the final summary")
@@ -28,7 +26,11 @@ def demo_recipe_path() -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from trainlab.recipe import load_recipe
+    from trainlab.run import run_recipe
+
     recipe = with_diagnose(load_recipe(demo_recipe_path(), args.set), args.diagnose)
     print(f"trainlab demo: {recipe.model.name} on {recipe.data.name}, {recipe.stopping.epochs} epochs "
-          f"({recipe.optim.name}, lr {recipe.optim.lr:g}); recipe: {demo_recipe_path()}")
+          f"({recipe.optim.name}, lr {recipe.optim.lr:g}, schedule {recipe.schedule.name}); "
+          f"recipe: {demo_recipe_path()}")
     print_summary(run_recipe(recipe, args.runs_dir, run_output(args.quiet)))

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from trainlab.diagnose.doctor import diagnose, render_text, write_fixed_recipe
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     doctor = commands.add_parser(
@@ -23,6 +21,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_doctor(args: argparse.Namespace) -> None:
+    from trainlab.diagnose.doctor import diagnose, render_text, write_fixed_recipe
+
     findings = diagnose(args.run_dir, args.bayes_error)
     if args.json:
         print(json.dumps([f.to_dict() for f in findings], indent=1))

@@ -4,14 +4,14 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from trainlab.commands._common import console as terminal
-from trainlab.labs import Evidence, Lab, LabResult, all_labs, get_lab, run_all, run_lab
-from trainlab.labs.report import format_value
+
+if TYPE_CHECKING:  # imported in the functions: building the parser must not import torch
+    from rich.console import Console
+
+    from trainlab.labs import Lab, LabResult
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -27,6 +27,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="run every arm over seeds 0…N−1 (default: 3 with --quick, 10 without); the verdict comes "
                           "from the median's 95 %% interval over them")
     lab.add_argument("--out", default="runs/labs", metavar="DIR", help="where results go (default: runs/labs)")
+    lab.add_argument("--track", metavar="TRACKERS",
+                     help="mirror each lab's numbers, verdict and figures to TensorBoard (OUT/<id>/tb) and/or MLflow "
+                          "(experiment trainlab-labs): tensorboard,mlflow; see docs/tracking.md")
     lab.set_defaults(handler=run_lab_command)
 
 
@@ -44,6 +47,11 @@ _COLOUR = {"reproduced": "green", "not reproduced": "red", "inconclusive": "yell
 
 
 def print_labs(console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from trainlab.labs import all_labs
+
     view = Table(title="labs", title_justify="left", show_header=False, box=None, pad_edge=False)
     view.add_column("id", style="bold")
     view.add_column("name")
@@ -57,6 +65,12 @@ def print_labs(console: Console) -> None:
 
 def print_result(console: Console, lab: Lab, result: LabResult) -> None:
     """The claim, the measured table beside the notes' values, each check, the verdict and the files."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from trainlab.labs import Evidence
+    from trainlab.labs.report import format_value
+
     console.print(f"[bold]{lab.id} — {escape(lab.name)}[/bold]  ({escape(lab.source)})")
     console.print(f"the notes: {escape(lab.claim)}")
     view = Table(show_header=True, box=None, pad_edge=False)
@@ -85,7 +99,19 @@ def print_result(console: Console, lab: Lab, result: LabResult) -> None:
 
 
 def run_lab_command(args: argparse.Namespace) -> None:
+    from rich.markup import escape
+
+    from trainlab.labs import get_lab, run_all, run_lab
+    from trainlab.tracking import check_installed, parse_track
+    from trainlab.tracking.labs import track_lab
+
     console = terminal()
+    tracked = parse_track(args.track)
+    check_installed(tracked)
+
+    def track(lab: Lab, result: LabResult) -> None:
+        if tracked:
+            track_lab(tracked, result.to_dict(), Path(args.out) / lab.id, lab.claim)
     name = args.name.strip().lower()
     if name == "list":
         print_labs(console)
@@ -95,6 +121,7 @@ def run_lab_command(args: argparse.Namespace) -> None:
 
         def progress(lab: Lab, result: LabResult) -> None:
             print_result(console, lab, result)
+            track(lab, result)
             console.print()
 
         done = run_all(args.quick, args.out, progress=progress, seeds=args.seeds)
@@ -109,4 +136,6 @@ def run_lab_command(args: argparse.Namespace) -> None:
         console.print(f"verdict table (Markdown): {escape(str(Path(args.out) / 'summary.md'))}")
         return
     lab = get_lab(args.name)
-    print_result(console, lab, run_lab(lab, args.quick, args.out, args.seeds))
+    result = run_lab(lab, args.quick, args.out, args.seeds)
+    print_result(console, lab, result)
+    track(lab, result)

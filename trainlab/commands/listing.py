@@ -4,9 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.markup import escape
-from rich.table import Table
-
 from trainlab import registry
 from trainlab.commands._common import console
 from trainlab.errors import TrainlabError
@@ -22,6 +19,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     if args.markdown:
         from trainlab.report.techniques import techniques_markdown
 

@@ -5,20 +5,24 @@ import argparse
 from pathlib import Path
 
 from trainlab.errors import TrainlabError
-from trainlab.recipe import load_recipe
-from trainlab.rundir import stamped_dir
-from trainlab.tools.lr_find import LABELS, SUGGESTIONS, apply_to_recipe_file, lr_find
+from trainlab.tools.lr_suggestions import LABELS, SUGGESTIONS
 
 ABSOLUTE_RATES = {"base_lr", "max_lr", "min_lr", "rates", "kappa"}  # schedule parameters that are rates, not factors
 
 
 def _out_dir(args: argparse.Namespace, name: str) -> Path:
+    from trainlab.rundir import stamped_dir
+
     return Path(args.out) if args.out else stamped_dir(args.runs_dir, f"{name}-lr-find")
 
 
 def cmd_lr_find(args: argparse.Namespace) -> None:
+    from trainlab.recipe import load_recipe
+    from trainlab.tools.lr_find import apply_to_recipe_file, lr_find, newest_backup
+
     if args.in_place and not args.apply:
-        raise TrainlabError("--in-place: only with --apply, which it changes to overwrite RECIPE (kept as RECIPE.bak)")
+        raise TrainlabError("--in-place: only with --apply, which it changes to overwrite RECIPE (kept as RECIPE.bak, "
+                            "then .bak.1, …; no backup is overwritten)")
     recipe = load_recipe(args.recipe, args.set)
     result = lr_find(recipe, start=args.start, end=args.end, steps=args.steps)
     paths = result.save(_out_dir(args, recipe.name))
@@ -32,7 +36,7 @@ def cmd_lr_find(args: argparse.Namespace) -> None:
         raise TrainlabError(f"--apply: the {LABELS[rule]} rule found no rate on this curve; "
                             "widen --start/--end, raise --steps or pick the other --rule")
     written = apply_to_recipe_file(args.recipe, lr, overrides=args.set, rule=rule, in_place=args.in_place)
-    backup = f" (the original is in {written.name}.bak)" if args.in_place else ""
+    backup = f" (the original is in {newest_backup(written).name})" if args.in_place else ""
     print(f"wrote {written} with optim.lr = {lr:.3g}{backup}")
     absolute = sorted(set(recipe.schedule.params()) & ABSOLUTE_RATES)
     if absolute:
@@ -60,7 +64,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--apply", action="store_true",
                         help="write the recipe with optim.lr set to the suggestion, to <stem>.lrfind.yaml")
     parser.add_argument("--in-place", action="store_true",
-                        help="with --apply: overwrite RECIPE instead, after copying it to RECIPE.bak")
+                        help="with --apply: overwrite RECIPE instead, after copying it to RECIPE.bak "
+                             "(RECIPE.bak.1, .bak.2, … when that exists: no backup is overwritten)")
     parser.add_argument("--rule", choices=["recommended", *SUGGESTIONS], default="recommended",
                         help="which suggestion --apply uses (default: the recommended one, minimum / 10)")
     parser.set_defaults(handler=cmd_lr_find)

@@ -8,10 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import optuna
-
-from trainlab.tools.search import STRATEGIES, SearchOptions, search
-from trainlab.train.progress import EpochLines
+STRATEGIES = ("random", "staged", "optuna")  # trainlab.tools.search.STRATEGIES (a test keeps them equal)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -56,14 +53,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     cmd.add_argument("--grace", type=int, metavar="SECONDS",
                      help="a running trial without heartbeat for this long is marked FAIL (default: 2 × heartbeat)")
     cmd.add_argument("--verbose", action="store_true", help="one line per epoch of every trial")
+    cmd.add_argument("--track", metavar="TRACKERS",
+                     help="mirror every trial to TensorBoard and/or MLflow (a parent run per study, a child per "
+                          "trial): tensorboard,mlflow (the recipe key tracking; see docs/tracking.md)")
     cmd.set_defaults(handler=run_search)
 
 
 def run_search(args: argparse.Namespace) -> None:
+    import optuna
+
+    from trainlab.tools.search import SearchOptions, search
+    from trainlab.tracking import track_overrides
+    from trainlab.train.progress import EpochLines
+
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trainlab prints one line per trial instead
     options = SearchOptions(
         n_trials=args.trials, strategy=args.strategy, storage=args.storage, study=args.study, out=args.out,
-        overrides=args.set, metric=args.metric, direction=args.direction, seed=args.seed, stages=args.stages,
+        overrides=[*args.set, *track_overrides(args.track)], metric=args.metric, direction=args.direction,
+        seed=args.seed, stages=args.stages,
         keep=args.keep, startup_trials=args.startup_trials, prune_warmup=args.prune_warmup,
         heartbeat=args.heartbeat, grace=args.grace)
     try:

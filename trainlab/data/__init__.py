@@ -1,2 +1,2 @@
 """Data: registered datasets, seeded splits, preprocessing fitted on train, batching."""
-from trainlab.data import datasets, preprocess  # noqa: F401  (registers the entries)
+from trainlab.data import datasets, files, preprocess, user  # noqa: F401  (registers the entries)

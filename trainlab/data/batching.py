@@ -10,10 +10,10 @@ permutation when given; ``whole()`` is the full training set as one batch (full-
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from trainlab.data.samplers import Sampler
 
@@ -71,17 +71,24 @@ class LoaderBatches:
     """Mini-batches from a map-style ``Dataset`` through a DataLoader, moved to ``device``."""
 
     def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = True, seed: int = 0,
-                 device: torch.device | str = "cpu", num_workers: int = 0, sampler: Sampler | None = None):
+                 device: torch.device | str = "cpu", num_workers: int = 0, sampler: Sampler | None = None,
+                 pin_memory: bool = False, transform: Callable[[torch.Tensor, torch.Tensor], Batch] | None = None):
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
         self.device, self.num_workers, self.sampler = torch.device(device), num_workers, sampler
+        self.pin_memory = pin_memory or self.device.type == "cuda"
+        self.transform = transform  # applied to each batch on the device (preprocessing of streamed data)
         self.last_index: torch.Tensor | None = None
 
     def __len__(self) -> int:
+        """Steps per epoch; an iterable dataset without a length has none (TypeError)."""
         return len(self.sampler) if self.sampler is not None else -(-len(self.dataset) // self.batch_size)
 
     @property
-    def n_examples(self) -> int:
-        return len(self.dataset)
+    def n_examples(self) -> int | None:
+        try:
+            return len(self.dataset)
+        except TypeError:  # an iterable dataset without __len__
+            return None
 
     def epoch(self, epoch: int) -> Iterator[Batch]:
         generator = epoch_generator(self.seed, epoch)
@@ -91,12 +98,13 @@ class LoaderBatches:
             # which would shift dropout's numbers when a run resumes inside an epoch
             yield from self._load(DataLoader(self.dataset, batch_sampler=[b.tolist() for b in index_batches],
                                              generator=generator, num_workers=self.num_workers,
-                                             pin_memory=self.device.type == "cuda"),
+                                             pin_memory=self.pin_memory),
                                   index_batches)
             return
-        yield from self._load(DataLoader(self.dataset, batch_size=self.batch_size, shuffle=self.shuffle,
+        shuffle = self.shuffle and not isinstance(self.dataset, IterableDataset)  # an iterable set keeps its order
+        yield from self._load(DataLoader(self.dataset, batch_size=self.batch_size, shuffle=shuffle,
                                          generator=generator, num_workers=self.num_workers,
-                                         pin_memory=self.device.type == "cuda"))
+                                         pin_memory=self.pin_memory, persistent_workers=False))
 
     def whole(self) -> Iterator[Batch]:
         """The whole set as one batch (it must fit in memory)."""
@@ -108,4 +116,5 @@ class LoaderBatches:
         for i, (x, y) in enumerate(loader):
             if index_batches is not None:
                 self.last_index = index_batches[i].to(self.device)
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            yield self.transform(x, y) if self.transform is not None else (x, y)

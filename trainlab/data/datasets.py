@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -82,10 +84,8 @@ def mnist1d(seed: int, num_samples: int = 5000, noise: float = 0.02, shuffle_seq
     args.update(num_samples=num_samples, iid_noise_scale=noise, shuffle_seq=shuffle_seq)
     key = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:12]
     path = cache_dir() / f"mnist1d-{key}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as f:
-            arrays = dict(f)
-    else:
+    arrays = _read_cache(path, ("x", "y", "x_test", "y_test"))
+    if arrays is None:
         made = make_dataset(_ObjectView(args))
         arrays = {k: made[k] for k in ("x", "y", "x_test", "y_test")}
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +93,21 @@ def mnist1d(seed: int, num_samples: int = 5000, noise: float = 0.02, shuffle_seq
         np.savez(tmp, **arrays)
         os.replace(tmp, path)
     return _classification(arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"])
+
+
+def _read_cache(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """The arrays of a cached ``.npz``, or None when it is absent or damaged (truncated by a crash,
+    edited): a damaged cache is deleted, with a line on stderr, so the caller rebuilds it."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: f[name] for name in names}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        print(f"note: the cached data set {path} is damaged ({str(e)[:80]}); rebuilding it", file=sys.stderr)
+        path.unlink(missing_ok=True)
+        return None
+    return arrays
 
 
 class _ObjectView:

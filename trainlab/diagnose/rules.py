@@ -35,6 +35,7 @@ SATURATED = 0.5  # half the units of a layer within 1 % of the activation's boun
 DEAD = 0.5  # half the units of a ReLU layer silent on a whole batch
 IMBALANCE = 5.0  # largest class over smallest class
 INPUT_MEAN, INPUT_STD = 3.0, (0.1, 10.0)  # inputs far from zero mean / unit variance
+TARGET_SCALE = 10.0  # regression targets with |mean| or std above this, trained unscaled
 
 
 def _finite(values: list[float]) -> list[float]:
@@ -54,6 +55,16 @@ def _batchnorm(run: RunEvidence) -> list[Remedy]:
         return [Remedy({"model.batchnorm": True}, "batch norm re-centres and re-scales every layer's inputs, "
                                                   "so their scale no longer depends on the initialization")]
     return []
+
+
+def _clipping(run: RunEvidence) -> list[Remedy]:
+    """Gradient clipping by norm, unless the recipe already clips (by norm or by value, at any threshold)."""
+    optim = run.recipe.get("optim", {})
+    if isinstance(optim, dict) and (optim.get("clip_norm") is not None or optim.get("clip_value") is not None):
+        return []
+    return [Remedy({"optim.clip_norm": 1.0}, "clipping the gradient's norm at 1 caps every step's length while "
+                                             "keeping its direction, so one huge gradient cannot throw the weights "
+                                             "away")]
 
 
 # ---- the loss curve ----
@@ -81,8 +92,8 @@ def non_finite_loss(run: RunEvidence) -> list[Finding]:
     where = f"; largest gradient just before: {evidence['layer']}" if "layer" in evidence else ""
     return [Finding("non_finite_loss", "error", f"the loss became non-finite in epoch {epoch} (lr {run.lr:g}){where}",
                     evidence, explanation,
-                    [_lower_lr(run, 10, "a 10× smaller rate keeps each step inside the region where the loss "
-                                        "decreases"), *_batchnorm(run)],
+                    [*_scale_targets(run), _lower_lr(run, 10, "a 10× smaller rate keeps each step inside the region "
+                                                              "where the loss decreases"), *_batchnorm(run)],
                     Confidence.exact("the recorded loss is not a finite number"))]
 
 
@@ -418,8 +429,8 @@ def exploding_gradients(run: RunEvidence) -> list[Finding]:
                     "Each layer multiplies the backpropagated gradient by its weights; weights too large make the "
                     "product grow geometrically with depth (the lectures' product of random matrices), and the "
                     "loss and its gradients reach values no step size can follow.",
-                    [Remedy({"model.init": _init_for(run)}, "a variance-preserving initialization"),
-                     *_batchnorm(run), _lower_lr(run, 10, "smaller steps")],
+                    [*_scale_targets(run), Remedy({"model.init": _init_for(run)}, "a variance-preserving initialization"),
+                     *_batchnorm(run), *_clipping(run), _lower_lr(run, 10, "smaller steps")],
                     Confidence.beyond(first / last, EXPLODING_RATIO, "first layer's median gradient norm over the "
                                                                      "last layer's") if toward_input else
                     Confidence.beyond(max(huge.values()), EXPLODING_RELATIVE, "median ‖∇W‖/‖W‖ of the worst layer"))]
@@ -524,12 +535,42 @@ def class_imbalance(run: RunEvidence) -> list[Finding]:
                     Confidence.beyond(ratio, IMBALANCE, "largest class over smallest, counted"))]
 
 
+def _unscaled_targets(run: RunEvidence) -> dict | None:
+    """The raw targets' statistics when a regression run trained on them unscaled and far from unit scale."""
+    stats = run.status.get("data", {}).get("target_stats")
+    if not stats or stats.get("scaled") or max(stats["mean_abs_max"], stats["std_max"]) <= TARGET_SCALE:
+        return None
+    return stats
+
+
+def _scale_targets(run: RunEvidence) -> list[Remedy]:
+    if _unscaled_targets(run) is None:
+        return []
+    return [Remedy({"data.target_scale": "zscore"}, "train on standardized targets (metrics and predictions stay "
+                                                    "in the targets' units)")]
+
+
+def unscaled_targets(run: RunEvidence) -> list[Finding]:
+    """Regression targets trained on raw, with a mean or standard deviation above ``TARGET_SCALE``."""
+    stats = _unscaled_targets(run)
+    if stats is None:
+        return []
+    worst = max(stats["mean_abs_max"], stats["std_max"])
+    return [Finding("unscaled_targets", "warning",
+                    f"regression targets far from unit scale: |mean| up to {stats['mean_abs_max']:.3g}, std up to "
+                    f"{stats['std_max']:.3g}, trained unscaled (data.target_scale: none)", dict(stats),
+                    "A fresh network predicts values near 0, so the squared error and its gradient 2(ŷ − y) start "
+                    "as large as the targets: the first steps are huge, and a rate that suits unit-scale "
+                    "targets diverges or crawls.",
+                    _scale_targets(run), Confidence.beyond(worst, TARGET_SCALE, "largest target |mean| or std"))]
+
+
 Rule = Callable[[RunEvidence], list[Finding]]
 
 RULES: list[Rule] = [
     non_finite_loss, symmetric_units, exploding_gradients, vanishing_gradients, dead_relus, saturated_units,
     learning_rate_too_high, learning_rate_too_low, loss_plateau, overfitting, underfitting, unnormalized_inputs,
-    class_imbalance,
+    class_imbalance, unscaled_targets,
 ]
 
 

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from trainlab.diagnose.forward_stats import LayerActivations
 from trainlab.nn.activations import LECUN_SCALE
+from trainlab.report.style import log_axis, variant_colour
 from trainlab.report.svg import svg_text
 
 _BOUNDS = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "lecun_tanh": (-LECUN_SCALE, LECUN_SCALE)}
@@ -38,12 +39,13 @@ def layer_histograms(experiments: dict[str, Sequence[LayerActivations]], title: 
     grid = fig.add_gridspec(1 + len(experiments), n_layers, height_ratios=[2.2] + [1.0] * len(experiments),
                             hspace=0.9, wspace=0.15)
     top = fig.add_subplot(grid[0, :])
-    for label, layers in experiments.items():
-        top.plot([s.layer for s in layers], [s.std for s in layers], marker="o", ms=4, label=label)
+    for i, (label, layers) in enumerate(experiments.items()):
+        top.plot([s.layer for s in layers], [s.std for s in layers], marker="o", ms=4, label=label,
+                 color=variant_colour(i))
     top.set_xlabel("layer")
     top.set_ylabel("std of activations")
     if log_std:
-        top.set_yscale("log")
+        log_axis(top, "y")
     top.set_xticks(range(1, n_layers + 1))
     top.grid(alpha=0.3)
     top.legend(fontsize=8)
@@ -80,17 +82,18 @@ def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: s
     As in matplotlib, a label starting with "_" is left out of the legend."""
     fig = Figure(figsize=(5.6, 3.5))
     ax = fig.add_subplot()
-    for label, (x, y) in series.items():
-        ax.plot(x, y, marker="o" if len(x) <= 30 else None, ms=3, label=label, **(styles or {}).get(label, {}))
+    for i, (label, (x, y)) in enumerate(series.items()):
+        style = {"color": variant_colour(i), **(styles or {}).get(label, {})}  # series i: one colour on every page
+        ax.plot(x, y, marker="o" if len(x) <= 30 else None, ms=3, label=label, **style)
     for label, x in (marks or {}).items():
         ax.axvline(x, color="gray", ls="--", lw=1)
         ax.annotate(label, (x, 1.0), xycoords=("data", "axes fraction"), fontsize=7, rotation=90, va="top", ha="right")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if log_x:
-        ax.set_xscale("log")
+        log_axis(ax, "x")
     if log_y:
-        ax.set_yscale("log")
+        log_axis(ax, "y")
     if title:
         ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)

@@ -174,3 +174,29 @@ def cnn2d(
         layers.append(nn.Dropout(dropout))
     layers.append(nn.Linear(in_channels, n_outputs))
     return nn.Sequential(*layers)
+
+
+@models.register("python", import_path="factory")
+def python(input_shape: tuple[int, ...], n_outputs: int, factory: str, activation: Activation = "relu",
+           **params: Any) -> nn.Module:
+    """Your own model by import path: ``factory: "mypkg.models:make_net"`` (a function or an
+    ``nn.Module`` class) plus its own parameters. It receives ``input_shape`` (one example's shape),
+    ``n_outputs`` (classes or targets) and ``activation`` only if it declares them, and must return an
+    ``nn.Module`` mapping a batch (n, *input_shape) to (n, n_outputs)."""
+    _, (entry, _) = models.resolve("python", {"factory": factory})
+    if not entry.declares("activation") and activation != "relu":
+        raise ValueError(f"model.activation: '{factory}' does not take an activation; remove the key or add an "
+                         "`activation` parameter to the factory")
+    model = entry.build({"input_shape": input_shape, "n_outputs": n_outputs, "activation": activation}, params)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model.factory '{factory}' returned {type(model).__name__}, not a torch nn.Module")
+    return model
+
+
+@models.register("instance")
+def instance(input_shape: tuple[int, ...], n_outputs: int, activation: Activation = "relu") -> nn.Module:
+    """A module handed over from Python (``trainlab.fit(x, y, model=net)``, ``run_recipe(…, model=net)``);
+    it is trained in place, with its own activations (``activation`` must stay unset). A recipe file
+    cannot build it: pass the module again to ``resume_run`` and ``load_model``."""
+    raise ValueError("model 'instance' is a module given from Python; pass it again: "
+                     "trainlab.resume_run(run_dir, model=net) or trainlab.load_model(run_dir, model=net)")

@@ -60,6 +60,33 @@ def _groups(model: nn.Module, lr: float, weight_decay: float, lr_fan_in: bool) -
     return param_groups(model, weight_decay, lr if lr_fan_in else None)
 
 
+def discriminative_rates(optimizer: torch.optim.Optimizer, rates: dict[int, float]) -> None:
+    """Discriminative learning rates (``optim.lr_groups``): each parameter whose ``id`` is in ``rates``
+    moves to a parameter group with that rate η_g (a copy of its group's other settings, such as weight
+    decay); the rest keep η. Call it before any step and before the schedule is made: a schedule then
+    scales every group alike, η_g(t) = η_g · s(t). The groups stay in place (even when emptied), so
+    ``param_groups[0]`` keeps the rate η the run logs. Optimizers with one group (L-BFGS, BFGS) and
+    chains cannot take several rates (ValueError); nor ``lr_fan_in``, which sets its own per-layer rates."""
+    if not rates:
+        return
+    if isinstance(optimizer, (Chain, LBFGS, BFGS)):
+        raise ValueError(f"'{type(optimizer).__name__}' keeps one parameter group, so it cannot take per-group rates; "
+                         "use a first-order optimizer (sgd, adam, …)")
+    if len({group["lr"] for group in optimizer.param_groups}) > 1:
+        raise ValueError("lr_fan_in already gives each layer its own rate; use either lr_fan_in or lr_groups")
+    if optimizer.state:
+        raise ValueError("per-group rates must be set before the optimizer takes a step")
+    for group in list(optimizer.param_groups):
+        by_rate: dict[float, list[torch.Tensor]] = {}
+        for p in group["params"]:
+            if id(p) in rates:
+                by_rate.setdefault(rates[id(p)], []).append(p)
+        group["params"] = [p for p in group["params"] if id(p) not in rates]
+        for rate, params in by_rate.items():
+            optimizer.add_param_group({**{k: v for k, v in group.items() if k != "params"}, "params": params,
+                                       "lr": rate})
+
+
 # ---- first-order methods ----
 
 

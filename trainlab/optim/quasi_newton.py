@@ -9,14 +9,16 @@ at every evaluation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.optimize
 import torch
 
 from trainlab.train.callbacks import Callback, LoopAware
 from trainlab.train.loop_parts import FullBatch
+
+if TYPE_CHECKING:
+    import scipy.optimize
 
 MAX_BFGS_PARAMETERS = 10_000  # a dense 10,000 × 10,000 inverse Hessian in float64 is 800 MB
 
@@ -153,6 +155,8 @@ class BFGS(torch.optim.Optimizer, FullBatchOptimizer):
 
         with torch.no_grad():
             x0 = torch.cat([p.reshape(-1) for p in params]).to(device="cpu", dtype=torch.float64).numpy()
+        import scipy.optimize  # here: registering the optimizers (`trainlab list`) need not import SciPy
+
         self.result = scipy.optimize.minimize(
             objective, x0, jac=True, method="BFGS",
             options={"maxiter": group["max_iter"], "gtol": group["tolerance_grad"]},

@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from trainlab.diagnose.probe_files import read_histograms, read_probes
+from trainlab.report.style import log_axis
 from trainlab.report.svg import svg_text
 
 PANEL_COLUMNS = 5  # histogram panels per row
@@ -54,7 +55,7 @@ def _trend_panel(ax: Axes, layers: dict[int, dict[str, list]], keys: tuple[str, 
     ax.set_xlabel("step", fontsize=9)
     ax.grid(alpha=0.3)
     if log and _has_positive(plotted):
-        ax.set_yscale("log", nonpositive="mask")
+        log_axis(ax, "y")
     if not plotted:
         ax.text(0.5, 0.5, "no layer has this", ha="center", va="center", transform=ax.transAxes, color="#888")
 
@@ -107,9 +108,11 @@ def histogram_figure(document: dict[str, Any], kind: str) -> str:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     what = "activations" if kind == "act" else "weight gradients"
-    fig.suptitle(f"{what}: fraction of values per bin", fontsize=10)
+    height = fig.get_figheight()
+    # the title in its own band above the panels' titles: 0.25 in for it, 0.35 in for a panel title
+    fig.suptitle(f"{what}: fraction of values per bin", fontsize=10, y=1 - 0.08 / height, va="top")
     fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 5), fontsize=8, bbox_to_anchor=(0.5, 0.0))
-    fig.subplots_adjust(wspace=0.3, hspace=0.45)
+    fig.subplots_adjust(wspace=0.3, hspace=0.6, top=1 - 0.6 / height)
     return svg_text(fig)
 
 

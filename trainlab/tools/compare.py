@@ -23,8 +23,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -33,9 +32,8 @@ import torch
 
 from trainlab.errors import TrainlabError
 from trainlab.recipe import Recipe
-from trainlab.report.html import write_report as write_run_report
-from trainlab.run import resume_run
-from trainlab.rundir import REPORT, RUN_JSON, RunDir, stamped_dir
+from trainlab.run import finish_run, resume_run
+from trainlab.rundir import FINDINGS, REPORT, RUN_JSON, RunDir, stamped_dir
 from trainlab.tools.compare_report import Summary, summarize, write_compare_report, write_summary_csv
 from trainlab.tools.comparison import (  # noqa: F401  (the spec is part of this module's API)
     SPEC_FILE,
@@ -47,13 +45,13 @@ from trainlab.tools.comparison import (  # noqa: F401  (the spec is part of this
     parse_vary,
     split_values,
 )
+from trainlab.safety.locks import exclusive
+from trainlab.safety.redaction import redact_argv
+from trainlab.tools.vectorized import NotVectorized, train_vectorized, why_not_vectorized
+from trainlab.tracking import ParentRun
 from trainlab.train.checkpoint import atomic_write
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks, so nothing stops two comparisons sharing a directory
-    fcntl = None
-
+NOT_VECTORIZED = 3  # a vectorized worker's exit code: the seeds could not be stacked and must run one by one
 DONE = ("finished", "failed")  # a failed run stopped on its own (e.g. non-finite loss): a result, not retried
 
 
@@ -71,7 +69,7 @@ def open_comparison_dir(comparison: Comparison, out_dir: str | Path | None = Non
     if out_dir.exists() and any(out_dir.iterdir()):
         raise TrainlabError(f"--out {out_dir}: the directory is not empty and holds no {SPEC_FILE}; choose a new one")
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(spec_file, json.dumps({**comparison.to_json(), "command": sys.argv}, indent=1).encode())
+    atomic_write(spec_file, json.dumps({**comparison.to_json(), "command": redact_argv(sys.argv)}, indent=1).encode())
     return out_dir
 
 
@@ -99,28 +97,6 @@ def _create_run_dir(run_dir: Path, recipe: Recipe) -> None:
     os.replace(tmp, run_dir)
 
 
-@contextmanager
-def locked(directory: Path, wait_s: float, holder: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``directory``; the system drops it when the process dies, even by SIGKILL."""
-    if fcntl is None:
-        yield
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise TrainlabError(f"{directory} is in use by {holder}; wait for it to end") from None
-                time.sleep(0.1)
-        yield
-    finally:
-        os.close(fd)
-
-
 # ---- worker processes ----
 
 
@@ -139,8 +115,7 @@ def _work(run_dir: str, parent_alive: Connection, threads: int) -> None:
     torch.set_num_threads(threads)
     name = Path(run_dir).name
     try:
-        with locked(Path(run_dir), 30, "a worker of an earlier comparison"):
-            resume_run(run_dir)
+        resume_run(run_dir, lock_wait=30)  # a worker of an earlier, killed comparison may still be ending
     except TrainlabError as e:
         if run_state(Path(run_dir)) != "failed":  # a run that failed says why in run.json; the parent shows it
             for line in str(e).splitlines():
@@ -153,13 +128,46 @@ def _work(run_dir: str, parent_alive: Connection, threads: int) -> None:
         sys.exit(130)
 
 
+def _work_vectorized(run_dirs: list[str], parent_alive: Connection, threads: int) -> None:
+    """Several seeds of one variant as one batched model; exits with NOT_VECTORIZED, having changed
+    nothing, when the built model or optimizer does not allow it (the parent then runs them one by one)."""
+    threading.Thread(target=_exit_with_parent, args=(parent_alive,), daemon=True).start()
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+    name = f"{Path(run_dirs[0]).name} and {len(run_dirs) - 1} more"
+    try:
+        # lock_wait: a worker of an earlier comparison may be ending; findings and reports: in parallel "finish" jobs
+        results = train_vectorized(run_dirs, lock_wait=30, finish=False)
+    except NotVectorized as e:
+        print(f"note: {name}: seeds run as separate processes: {e}", file=sys.stderr, flush=True)
+        sys.exit(NOT_VECTORIZED)
+    except TrainlabError as e:
+        for line in str(e).splitlines():
+            print(f"error: {name}: {line}", file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)
+    except OSError as e:
+        print(f"error: {name}: {e.strerror or e} ({e.filename})", file=sys.stderr, flush=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(1 if any(isinstance(r, TrainlabError) for r in results) else 0)
+
+
+def _work_finish(run_dir: str, parent_alive: Connection, threads: int) -> None:
+    """The doctor's findings and the report of a run a vectorized job trained."""
+    threading.Thread(target=_exit_with_parent, args=(parent_alive,), daemon=True).start()
+    torch.set_num_threads(threads)
+    finish_run(run_dir)
+
+
 def _context() -> multiprocessing.context.BaseContext:
     """Fork from a server that imported trainlab once (spawn where there is no fork)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # torch._dynamo: torch.optim imports it at the first optimizer, 2-3 s that every run would repeat.
-    context.set_forkserver_preload(["trainlab.run", "trainlab.report.html", "torch._dynamo", __name__])
+    context.set_forkserver_preload(["trainlab.run", "trainlab.report.html", "torch._dynamo", "trainlab.tools.vectorized",
+                                    __name__])
     return context
 
 
@@ -198,13 +206,16 @@ class ComparisonResult:
 
 
 def compare(comparison: Comparison, out_dir: Path, workers: int | None = None, threads: int = 1,
-            log: Callable[[str], None] = print) -> ComparisonResult:
+            log: Callable[[str], None] = print, vectorize: bool = True) -> ComparisonResult:
     """Run every run of ``comparison`` not done yet, ``workers`` at a time with ``threads`` torch
-    threads each, then write ``summary.csv`` and ``report.html`` from all run directories."""
+    threads each, then write ``summary.csv`` and ``report.html`` from all run directories.
+    ``vectorize``: a variant's seeds not started yet train as one batched model in one worker
+    where the recipe allows (trainlab.tools.vectorized); otherwise, and for ``False``, each seed
+    is a process of its own."""
     workers = check_parallelism(workers, threads)
     plan = comparison.plan()
     recipes = {run.name: comparison.recipe_of(run) for run in plan}
-    with locked(out_dir, 0, "another trainlab compare"):
+    with exclusive(out_dir, "another trainlab compare"):
         for stale in out_dir.glob(".*.tmp"):  # a run directory or file a killed comparison was writing
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
         states = {run.name: run_state(out_dir / run.name) for run in plan}
@@ -217,40 +228,100 @@ def compare(comparison: Comparison, out_dir: Path, workers: int | None = None, t
                 f"resuming {count['resume']} from a checkpoint; restarting {count['restart']} without one; "
                 f"starting {count['new']}")
         todo = [run for run in plan if states[run.name] not in DONE]
-        unfinished = _run_planned(todo, recipes, out_dir, workers, threads, log)
-        for run in plan:  # a run killed after run.json said finished but before its report was written
-            if run_state(out_dir / run.name) == "finished" and not RunDir(out_dir / run.name).file(REPORT).is_file():
-                write_run_report(out_dir / run.name)
+        # MLflow: the comparison is a parent run, each new run directory's recipe names it (tracking.parent)
+        varied = {f"vary.{v.key}": ",".join(v.values) for v in comparison.varies}
+        parent = ParentRun.open(comparison.base(), out_dir, str(out_dir.resolve()), out_dir.name, "comparison",
+                                {**varied, "seeds": comparison.seeds})
+        if parent is not None:
+            recipes = {name: parent.child(recipe) for name, recipe in recipes.items()}
+        jobs = seed_jobs(todo, states, recipes, log) if vectorize else [Job([run]) for run in todo]
+        unfinished = _run_planned(jobs, recipes, out_dir, workers, threads, log)
+        for run in plan:  # a run killed after run.json said finished but before its findings and report were written
+            if _unfinished_report(out_dir / run.name):
+                finish_run(out_dir / run.name)
         summary = summarize(out_dir, comparison)
         write_summary_csv(out_dir / "summary.csv", summary, comparison)
         write_compare_report(out_dir, summary, comparison)
+        if parent is not None:
+            parent.close(not unfinished, artifacts=[out_dir / REPORT, out_dir / "summary.csv"])
     return ComparisonResult(out_dir, summary, unfinished)
 
 
-def _run_planned(todo: list[PlannedRun], recipes: dict[str, Recipe], out_dir: Path, workers: int, threads: int,
-             log: Callable[[str], None]) -> list[str]:
+@dataclass
+class Job:
+    """One worker process's work: a run (``run``), a variant's seeds as one batched model
+    (``vectorized``), or the findings and report of a run a vectorized job trained (``finish``)."""
+
+    runs: list[PlannedRun]
+    kind: str = "run"
+
+
+def seed_jobs(todo: list[PlannedRun], states: dict[str, str], recipes: dict[str, Recipe],
+              log: Callable[[str], None]) -> list[Job]:
+    """The runs as jobs for the workers: a variant's seeds that have not started (no checkpoint)
+    form one vectorized job where :func:`why_not_vectorized` allows; every other run is a job alone
+    (a resumed run continues from its checkpoint in a process of its own)."""
+    jobs: list[Job] = []
+    for variant in sorted({run.variant for run in todo}):
+        runs = [run for run in todo if run.variant == variant]
+        fresh = [run for run in runs if states[run.name] in ("new", "restart")]
+        reason = why_not_vectorized(recipes[fresh[0].name]) if len(fresh) > 1 else None
+        if len(fresh) > 1 and reason is None:
+            log(f"v{variant}: {len(fresh)} seeds train together as one batched model (vectorized)")
+            jobs.append(Job(fresh, "vectorized"))
+            runs = [run for run in runs if run not in fresh]
+        elif reason is not None:
+            log(f"v{variant}: seeds run as separate processes: {reason}")
+        jobs += [Job([run]) for run in runs]
+    return jobs
+
+
+def _process(job: Job, out_dir: Path, alive: Connection, threads: int, context):
+    run_dirs = [str((out_dir / run.name).resolve()) for run in job.runs]
+    target, first = {"run": (_work, run_dirs[0]), "vectorized": (_work_vectorized, run_dirs),
+                     "finish": (_work_finish, run_dirs[0])}[job.kind]
+    return context.Process(target=target, args=(first, alive, threads), name=f"{job.kind} {job.runs[0].name}")
+
+
+def _unfinished_report(run_dir: Path) -> bool:
+    run = RunDir(run_dir)
+    return run_state(run_dir) == "finished" and not (run.file(REPORT).is_file() and run.file(FINDINGS).is_file())
+
+
+def _run_planned(jobs: list[Job], recipes: dict[str, Recipe], out_dir: Path, workers: int,
+                 threads: int, log: Callable[[str], None]) -> list[str]:
     context = _context()
     alive_r, alive_w = context.Pipe(duplex=False)
-    pending, running, unfinished = deque(todo), {}, []
+    pending, running, unfinished = deque(jobs), {}, []
+    total, done = sum(len(job.runs) for job in jobs), 0
     try:
         while pending or running:
             while pending and len(running) < workers:
-                run = pending.popleft()
-                run_dir = out_dir / run.name
-                if not run_dir.exists():
-                    _create_run_dir(run_dir, recipes[run.name])
-                process = context.Process(target=_work, args=(str(run_dir.resolve()), alive_r, threads),
-                                          name=run.name)
+                job = pending.popleft()
+                for run in job.runs:
+                    if not (out_dir / run.name).exists():
+                        _create_run_dir(out_dir / run.name, recipes[run.name])
+                # a vectorized job stands for several runs: it takes the cores no other job is waiting for
+                share = threads * min(len(job.runs), max(1, workers - len(running) - len(pending)))
+                process = _process(job, out_dir, alive_r, share, context)
                 process.start()
-                running[process.sentinel] = (run, process, time.monotonic())
+                running[process.sentinel] = (job, process, time.monotonic())
             for sentinel in wait(list(running)):
-                run, process, started = running.pop(sentinel)
+                job, process, started = running.pop(sentinel)
                 process.join()
-                if run_state(out_dir / run.name) not in DONE:
-                    unfinished.append(run.name)
-                done = len(todo) - len(pending) - len(running)
-                log(f"[{done}/{len(todo)}] {run.name} ({time.monotonic() - started:.1f} s): "
-                    f"{_outcome(out_dir / run.name)}")
+                if job.kind == "finish":
+                    continue
+                if process.exitcode == NOT_VECTORIZED:  # the worker said why; the seeds run one by one
+                    pending.extendleft(Job([run]) for run in reversed(job.runs))
+                    continue
+                for run in job.runs:
+                    if run_state(out_dir / run.name) not in DONE:
+                        unfinished.append(run.name)
+                    elif job.kind == "vectorized" and _unfinished_report(out_dir / run.name):
+                        pending.appendleft(Job([run], "finish"))  # reports in parallel, before new runs
+                    done += 1
+                    log(f"[{done}/{total}] {run.name} ({time.monotonic() - started:.1f} s"
+                        f"{', vectorized' if job.kind == 'vectorized' else ''}): {_outcome(out_dir / run.name)}")
     finally:
         for _, process, _ in running.values():
             process.kill()

@@ -34,6 +34,7 @@ from scipy import stats
 
 from trainlab import registry
 from trainlab.report.page import render_page
+from trainlab.report.style import variant_colour
 from trainlab.report.svg import svg_text
 from trainlab.rundir import RUN_JSON, RunDir
 from trainlab.tools.comparison import Comparison
@@ -210,8 +211,9 @@ def band_figure(summary: Summary, column: str) -> str:
         if curves:
             mean, low, high = band(curves)
             epochs = np.arange(1, len(mean) + 1)
-            (line,) = ax.plot(epochs, mean, label=f"v{row.index}: {row.label}"[:60])
-            ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+            colour = variant_colour(row.index)  # variant i has one colour on every page
+            ax.plot(epochs, mean, label=f"v{row.index}: {row.label}"[:60], color=colour)
+            ax.fill_between(epochs, low, high, color=colour, alpha=0.2, linewidth=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(column)

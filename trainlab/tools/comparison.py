@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from trainlab.errors import TrainlabError
-from trainlab.recipe import Recipe, load_recipe
+from trainlab.recipe import Recipe, load_recipe, read_recipe_data
 from trainlab.rundir import versions
+from trainlab.safety.strict_yaml import read_json
 
 SPEC_FILE = "comparison.json"
 
@@ -143,7 +142,7 @@ def comparison_from_args(recipe_file: str | Path, varies: list[str], seeds: int,
     """Build and check the spec of ``trainlab compare``; every variant's recipe is validated here,
     so a bad key or value fails with the recipe's own message before any run starts."""
     load_recipe(recipe_file, sets)  # a missing file, bad YAML or a bad --set, said the usual way
-    raw = yaml.safe_load(Path(recipe_file).read_text()) or {}
+    raw = read_recipe_data(recipe_file) or {}  # its data paths made absolute, as every run records them
     if seeds < 1:
         raise TrainlabError(f"--seeds: {seeds} is not valid; give the number of seeds per variant, 1 or more")
     parsed = [parse_vary(text) for text in varies]
@@ -152,7 +151,8 @@ def comparison_from_args(recipe_file: str | Path, varies: list[str], seeds: int,
     if twice:
         raise TrainlabError(f"--vary {', '.join(twice)} given twice; list all values in one --vary KEY=V1,V2,…")
     comparison = Comparison(raw, list(sets), parsed, seeds, str(recipe_file))
-    for run in comparison.plan()[::seeds]:  # one run per variant: the seed cannot make a recipe invalid
+    runs = comparison.plan()
+    for run in runs[::seeds] + runs[seeds - 1::seeds]:  # each variant's first and last seed (seeds past 2**32 − 1)
         comparison.recipe_of(run)
     return comparison
 
@@ -162,4 +162,9 @@ def load_comparison(out_dir: str | Path) -> Comparison:
     path = Path(out_dir) / SPEC_FILE
     if not path.is_file():
         raise TrainlabError(f"--resume {out_dir}: not a comparison directory (no {SPEC_FILE})")
-    return Comparison.from_json(json.loads(path.read_text()))
+    data = read_json(path, SPEC_FILE)
+    try:
+        return Comparison.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise TrainlabError(f"{SPEC_FILE} {path} is damaged (it lacks the recipe, set, vary or seeds of a "
+                            "comparison); start the comparison again with a new --out") from None

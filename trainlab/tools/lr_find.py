@@ -28,7 +28,15 @@ from trainlab.optim.schedules.base import group_scales
 from trainlab.optim.stages import uses_line_search, wants_full_batch
 from trainlab.recipe import Recipe, apply_overrides, load_recipe, validate_recipe
 from trainlab.report.page import render_page
+from trainlab.report.style import log_axis
 from trainlab.run import Setup, build
+from trainlab.safety.strict_yaml import read_yaml
+from trainlab.tools.lr_suggestions import (  # noqa: F401  (part of this module's API)
+    LABELS,
+    SUGGESTIONS,
+    suggest_minimum,
+    suggest_steepest,
+)
 from trainlab.train.callbacks import Callback
 from trainlab.train.checkpoint import atomic_write
 from trainlab.train.metrics import LossFn
@@ -64,40 +72,6 @@ def smooth(losses: list[float], beta: float = 0.98) -> list[float]:
     return out
 
 
-# ---- suggestion rules: pure functions of the curve, one signature ----
-
-
-def _usable(lrs: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
-    """Indices of finite points, without the first 10 % (the average is still settling there)."""
-    index = np.flatnonzero(np.isfinite(smoothed))
-    return index[index >= max(1, len(lrs) // 10)]
-
-
-def suggest_steepest(lrs: np.ndarray, smoothed: np.ndarray) -> float | None:
-    """The rate of steepest descent: arg min_i d s / d log η, by central differences over the usable
-    points up to the minimum of s (the last point before the blow-up is left out)."""
-    index = _usable(lrs, smoothed)
-    if len(index) < 3:
-        return None
-    index = index[: int(np.argmin(smoothed[index])) + 1]
-    index = index[index < len(lrs) - 1]
-    if len(index) < 3:
-        return None
-    slope = np.gradient(smoothed[index], np.log(lrs[index]))
-    return float(lrs[index[int(np.argmin(slope[1:-1])) + 1]])
-
-
-def suggest_minimum(lrs: np.ndarray, smoothed: np.ndarray) -> float | None:
-    """One tenth of the rate where the smoothed loss is smallest: η_min / 10."""
-    index = _usable(lrs, smoothed)
-    if len(index) == 0:
-        return None
-    return float(lrs[index[int(np.argmin(smoothed[index]))]] / 10)
-
-
-SUGGESTIONS: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
-    "minimum": suggest_minimum, "steepest": suggest_steepest}
-LABELS = {"minimum": "minimum / 10", "steepest": "steepest descent"}
 RECOMMENDED = "minimum"  # η_min/10 leaves a margin: 10× it still trained in every case measured (docs/tools.md)
 
 
@@ -141,7 +115,7 @@ class LRFindResult:
         if finite:  # the blow-up would squash the interesting part of the curve
             low, first = min(finite), finite[0]
             ax.set_ylim(low - 0.1 * (first - low + 1e-12), max(first, low) + 0.5 * (first - low + 1e-12))
-        ax.set_xscale("log")
+        log_axis(ax, "x")
         ax.set_xlabel("learning rate η")
         ax.set_ylabel("training loss")
         ax.grid(alpha=0.3)
@@ -273,18 +247,49 @@ def lr_find(recipe: Recipe | Setup | str | Path | dict, *, start: float = 1e-7, 
                       beta=beta, diverge=diverge, penalty=trainer.penalty, callbacks=trainer.callbacks)
 
 
+def _backups(path: Path) -> list[Path]:
+    """``<name>.bak``, ``<name>.bak.1``, … that exist, oldest first."""
+    numbered = [p for p in path.parent.glob(f"{path.name}.bak.*") if p.suffix[1:].isdigit()]
+    first = path.with_name(f"{path.name}.bak")
+    return ([first] if first.exists() else []) + sorted(numbered, key=lambda p: int(p.suffix[1:]))
+
+
+def write_backup(path: str | Path) -> Path:
+    """Copy ``path`` to the first free name of ``<name>.bak``, ``<name>.bak.1``, ``<name>.bak.2``, …;
+    the name is claimed with ``O_EXCL``, so no backup is ever overwritten, even by a concurrent copy."""
+    path = Path(path)
+    data = path.read_bytes()
+    for n in range(10_000):
+        target = path.with_name(f"{path.name}.bak" + (f".{n}" if n else ""))
+        try:
+            with open(target, "xb") as f:
+                f.write(data)
+        except FileExistsError:
+            continue
+        shutil.copystat(path, target)
+        return target
+    raise TrainlabError(f"{path}: 10000 backups exist already; remove some")
+
+
+def newest_backup(path: str | Path) -> Path | None:
+    """The newest backup :func:`write_backup` made of ``path``, or None."""
+    found = _backups(Path(path))
+    return found[-1] if found else None
+
+
 def apply_to_recipe_file(path: str | Path, lr: float, *, overrides: list[str] | None = None,
                          rule: str = RECOMMENDED, in_place: bool = False) -> Path:
     """Write the recipe file ``path`` (with its ``--set`` overrides) with ``optim.lr`` = ``lr``.
 
     By default the result goes to ``<stem>.lrfind.yaml`` beside the original, which is left
-    untouched. With ``in_place`` the original is first copied to ``<name>.bak`` and then replaced.
+    untouched. With ``in_place`` the original is first copied to a new backup (:func:`write_backup`:
+    ``<name>.bak``, then ``.bak.1``, … — an existing backup is never overwritten) and then replaced.
     Either way the file is rewritten by the YAML writer, so comments of the original are not kept
-    (the ``.bak`` copy keeps them). Returns the path written.
+    (the backup keeps them). Returns the path written.
     """
     path = Path(path)
     recipe = load_recipe(path, overrides)  # the recipe the test ran with, validated
-    data = apply_overrides(yaml.safe_load(path.read_text()) or {}, list(overrides or []))
+    data = apply_overrides(read_yaml(path) or {}, list(overrides or []))
     optim = data.get("optim")
     data["optim"] = {**({"name": optim} if isinstance(optim, str) else optim or {"name": recipe.optim.name}),
                      "lr": float(f"{lr:.3g}")}
@@ -292,7 +297,7 @@ def apply_to_recipe_file(path: str | Path, lr: float, *, overrides: list[str] | 
     target = path.with_name(f"{path.stem}.lrfind.yaml")
     if in_place:
         target = path
-        shutil.copy2(path, path.with_name(f"{path.name}.bak"))
+        write_backup(path)
     header = f"# optim.lr = {lr:.3g} from trainlab lr-find ({LABELS.get(rule, rule)} rule) on {path.name}\n"
     atomic_write(target, (header + yaml.safe_dump(data, sort_keys=False)).encode())
     return target

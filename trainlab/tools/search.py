@@ -42,9 +42,12 @@ from trainlab import registry
 from trainlab.errors import RecipeError, TrainlabError
 from trainlab.recipe import Recipe, read_recipe_data, validate_recipe
 from trainlab.run import RunResult, run_recipe
+from trainlab.safety.redaction import redact
+from trainlab.safety.strict_yaml import read_json
 from trainlab.tools.search_samplers import PerTrialSeed, StagedSampler, slot_of
 from trainlab.tools.search_storage import default_url, fail_stale_trials, open_storage, shown
 from trainlab.tools.space import Space, apply_values, check_space, load_space
+from trainlab.tracking import ParentRun
 from trainlab.train.callbacks import Callback, LoopState, Order
 from trainlab.train.checkpoint import atomic_write
 from trainlab.train.metrics import higher_is_better
@@ -257,7 +260,7 @@ def open_search(recipe: str | Path | dict[str, Any], space: str | Path | dict[st
     direction = direction_of(options.metric, options.direction)
     marker = {"study": study_name, "storage": shown(url)}
     marker_path = out / "search.json"
-    if marker_path.is_file() and json.loads(marker_path.read_text()) != marker:
+    if marker_path.is_file() and read_json(marker_path, "search.json") != marker:
         raise TrainlabError(f"--out {out}: holds the search {marker_path.read_text().strip()}; "
                             "use another --out for another study or storage")
     storage = open_storage(url, options.heartbeat, options.grace)
@@ -304,6 +307,11 @@ def work(study: optuna.Study, objective: Objective, n_trials: int, poll: float,
         study.optimize(objective, n_trials=1, catch=(SurplusTrial,), callbacks=list(callbacks), gc_after_trial=True)
 
 
+def _redacting(log: Callable[[str], None]) -> Callable[[str], None]:
+    """``log`` with passwords in URIs hidden from every line."""
+    return lambda line: log(redact(line))
+
+
 def search(recipe: str | Path | dict[str, Any], space: str | Path | dict[str, Any], options: SearchOptions,
            log: Callable[[str], None] = print, output: list[Callback] = ()) -> SearchResult:
     """Run (or join) a search; return when the study has ``options.n_trials`` finished trials.
@@ -312,13 +320,24 @@ def search(recipe: str | Path | dict[str, Any], space: str | Path | dict[str, An
     """
     from trainlab.tools.search_report import write_best_recipe, write_search_report
 
+    log = _redacting(log)
     study, recipe_data, parsed, out = open_search(recipe, space, options)
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
     log(f"search: study '{study.study_name}' in {shown(options.storage or default_url(out))}, "
         f"{options.strategy}, {study.direction.name.lower()} {options.metric}; {done}/{options.n_trials} trials done")
-    objective = Objective(recipe_data, parsed, options, out, study.sampler, list(output))
+    # MLflow: the study is a parent run, every trial's recipe names it (tracking.parent)
+    study_key = f"{study.study_name} {shown(options.storage or default_url(out))}"
+    parent = ParentRun.open(validate_recipe(recipe_data), out, study_key, f"search-{study.study_name}", "search",
+                            {"space": parsed.spec(), "strategy": options.strategy, "metric": options.metric,
+                             "trials": options.n_trials})
+    trial_data = {**recipe_data, "tracking": parent.child_spec()} if parent is not None else recipe_data
+    objective = Objective(trial_data, parsed, options, out, study.sampler, list(output))
     poll = min(options.heartbeat, 2)
     work(study, objective, options.n_trials, poll, [_announce(log, options)])
     best = write_best_recipe(study, parsed, recipe_data, out)
     report = write_search_report(study, parsed, out, options.metric, shown(options.storage or default_url(out)))
+    if parent is not None:
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        parent.close(True, {f"best_{options.metric}": study.best_value} if complete else None,
+                     [report] + ([best] if best is not None else []))
     return SearchResult(study, out, report, best)

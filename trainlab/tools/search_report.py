@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from trainlab.recipe import validate_recipe
 from trainlab.report.page import render_page
+from trainlab.report.style import BEST, COMPLETE, PRUNED, log_axis
 from trainlab.report.svg import svg_text
 from trainlab.tools.space import Param, Space, apply_values
 from trainlab.train.checkpoint import atomic_write
@@ -104,7 +105,7 @@ def parallel_figure(trials: list[FrozenTrial], space: Space, metric: str, maximi
         goodness = 0.5 if high == low else (trial.value - low) / (high - low)
         goodness = goodness if maximize else 1 - goodness
         ys = [_position(p, trial.params[p.name]) for p in params] + [goodness]
-        ax.plot(range(len(ys)), ys, color="#d62728" if rank == 0 else cmap(goodness),
+        ax.plot(range(len(ys)), ys, color=BEST if rank == 0 else cmap(goodness),
                 lw=2.5 if rank == 0 else 1, alpha=1 if rank == 0 else 0.7)
     best, worst = (high, low) if maximize else (low, high)
     ends = [_ends(p) for p in params] + [(_fmt(worst), _fmt(best))]
@@ -123,8 +124,8 @@ def slice_figure(study: optuna.Study, param: Param, metric: str) -> str:
     """The final metric against one parameter; pruned trials at their last reported value."""
     fig = Figure(figsize=(3.8, 3.0))
     ax = fig.add_subplot()
-    for state, style in ((TrialState.PRUNED, {"marker": "x", "color": "#999", "label": "pruned (last report)"}),
-                         (TrialState.COMPLETE, {"marker": "o", "color": "#1f77b4", "label": "complete"})):
+    for state, style in ((TrialState.PRUNED, {"marker": "x", "color": PRUNED, "label": "pruned (last report)"}),
+                         (TrialState.COMPLETE, {"marker": "o", "color": COMPLETE, "label": "complete"})):
         points = []
         for t in study.get_trials(deepcopy=False, states=(state,)):
             y = t.value if state == TrialState.COMPLETE else _last_report(t)
@@ -139,7 +140,7 @@ def slice_figure(study: optuna.Study, param: Param, metric: str) -> str:
     if param.kind == "choice":
         ax.set_xticks(range(len(param.choices)), [_fmt(param.to_value(c)) for c in param.choices], fontsize=8)
     elif param.log_scale:
-        ax.set_xscale("log")
+        log_axis(ax, "x")
     ax.set_xlabel(param.label())
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
@@ -162,7 +163,7 @@ def curves_figure(study: optuna.Study, best: FrozenTrial | None, metric: str) ->
     for t in trials:
         steps = sorted(t.intermediate_values)
         is_best = best is not None and t.number == best.number
-        color = "#d62728" if is_best else "#999" if t.state == TrialState.PRUNED else "#1f77b4"
+        color = BEST if is_best else PRUNED if t.state == TrialState.PRUNED else COMPLETE
         ax.plot(steps, [t.intermediate_values[s] for s in steps], color=color, lw=2 if is_best else 0.8,
                 alpha=1 if is_best else 0.6)
     ax.set_xlabel("epoch")
@@ -183,7 +184,7 @@ def history_figure(study: optuna.Study, metric: str) -> str:
     fig = Figure(figsize=(4.6, 3.0))
     ax = fig.add_subplot()
     ax.scatter([t.number for t in done], [t.value for t in done], s=14, label="trial")
-    ax.step([t.number for t in done], best_so_far, where="post", color="#d62728", label="best so far")
+    ax.step([t.number for t in done], best_so_far, where="post", color=BEST, label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)

@@ -23,6 +23,7 @@ from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 
 from trainlab.errors import TrainlabError
+from trainlab.safety.redaction import redact
 
 SQLITE_TIMEOUT = 60  # seconds a connection waits for SQLite's write lock
 POSTGRES_DRIVER_HINT = "pip install 'psycopg[binary]'"
@@ -33,11 +34,8 @@ def default_url(out: Path) -> str:
 
 
 def shown(url: str) -> str:
-    """The URL with any password hidden, for messages and reports."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:
-        return url
+    """The URL with any password hidden, for messages and reports (:func:`trainlab.safety.redaction.redact`)."""
+    return redact(url)
 
 
 def _with_driver(url: str) -> str:
@@ -55,7 +53,7 @@ def _with_driver(url: str) -> str:
 def _prepare_sqlite(url: str) -> None:
     database = make_url(url).database
     if not database or database == ":memory:":
-        raise TrainlabError(f"--storage {url}: an in-memory SQLite database cannot be shared by workers; "
+        raise TrainlabError(f"--storage {shown(url)}: an in-memory SQLite database cannot be shared by workers; "
                             "use a file, e.g. sqlite:///search/study.db")
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(database, timeout=SQLITE_TIMEOUT) as connection:  # WAL is a property of the file
@@ -69,7 +67,7 @@ def open_storage(url: str, heartbeat: int = 10, grace: int | None = None) -> RDB
         url = _with_driver(url)
         sqlite = make_url(url).get_backend_name() == "sqlite"
     except sqlalchemy.exc.ArgumentError:
-        raise TrainlabError(f"--storage {url!r}: not a database URL; accepted: sqlite:///PATH, "
+        raise TrainlabError(f"--storage {shown(given)!r}: not a database URL; accepted: sqlite:///PATH, "
                             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (any SQLAlchemy URL)") from None
     if sqlite:
         _prepare_sqlite(url)

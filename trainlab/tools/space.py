@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import BaseTrial
 
 from trainlab.errors import RecipeError, TrainlabError, did_you_mean
-from trainlab.recipe import Recipe, validate_recipe
+from trainlab.recipe import Recipe, default_section, validate_recipe
+from trainlab.safety.strict_yaml import read_yaml
 
 DISTRIBUTIONS = ("loguniform", "one_minus_loguniform", "uniform", "int", "choice")
 _SCALARS = (str, int, float, bool, type(None))
@@ -206,13 +206,7 @@ def load_space(source: str | Path | dict[str, Any]) -> Space:
     if isinstance(source, dict):
         return parse_space(source)
     path = Path(source)
-    if not path.is_file():
-        raise TrainlabError(f"--space {path}: file does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise TrainlabError(f"--space {path}: not valid YAML: {getattr(e, 'problem', e)}") from None
-    return parse_space(data, f"--space {path}")
+    return parse_space(read_yaml(path, "--space file"), f"--space {path}")  # strict: duplicates, aliases, UTF-8
 
 
 # ---- applying values to recipe data ----
@@ -259,7 +253,9 @@ def set_path(data: dict[str, Any], key: str, value: Any) -> None:
                                     f"write the whole list in the recipe, e.g. {part}: [..]")
         if isinstance(child, str):  # a bare name gains parameters: schedule: step → {name: step}
             child = {"name": child}
-        elif child is None or child is True:
+        elif child is None:  # a section the recipe leaves out: its default (optim → {name: adam})
+            child = default_section(parts[:depth + 1])
+        elif child is True:
             child = {}
         elif not isinstance(child, (dict, list)):
             raise TrainlabError(f"space {key}: {where} is {child!r}, not a section or a list")

@@ -27,6 +27,7 @@ class Order(IntEnum):
 
     BATCH_MODE = -50  # decides, before anything else at epoch start, whether this epoch is one full batch
     RESUME = -45  # a checkpoint taken inside this epoch: position, sums and rate, before anyone reads them
+    CLIP = -42  # clips the gradients right after backward, before a probe or the optimizer reads them
     STEP = -40  # completes the optimizer step (the proximal L1 step) before anything reads the weights
     RECORD = -35  # records the batch's per-example losses for the hard-example sampler
     SCHEDULE = -30  # steps the learning-rate schedule: per step, or per epoch with the epoch's logs

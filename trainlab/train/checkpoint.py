@@ -50,13 +50,24 @@ def _body_digest(body: dict[str, Any]) -> str:
 
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> Path:
     """Save ``tensors`` and the JSON-able ``state`` as ``path``.safetensors + ``path``.json."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    blob = save_safetensors({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()})
+    return write_checkpoint(path, *encode_checkpoint(tensors, state))
+
+
+def encode_checkpoint(tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The two files' bytes: the safetensors blob and the JSON commit record with both checksums.
+    A copy of the tensors as they are now, so training may go on while :func:`write_checkpoint` runs."""
+    blob = save_safetensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
     body = {"format": FORMAT, "state": state, "tensors_sha256": hashlib.sha256(blob).hexdigest()}
     record = {**body, "sha256": _body_digest(body)}
+    return blob, json.dumps(record, indent=1, sort_keys=True).encode()
+
+
+def write_checkpoint(path: Path, blob: bytes, record: bytes) -> Path:
+    """Write :func:`encode_checkpoint`'s bytes as ``path``.safetensors, then the commit record ``path``.json."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path.with_suffix(".safetensors"), blob)
-    atomic_write(path.with_suffix(".json"), json.dumps(record, indent=1, sort_keys=True).encode())
+    atomic_write(path.with_suffix(".json"), record)
     return path.with_suffix(".json")
 
 

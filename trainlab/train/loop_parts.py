@@ -6,6 +6,7 @@ step is one of these, each with its place in :class:`~trainlab.train.callbacks.O
 - :class:`FullBatch`: epochs on the whole training set as one batch (L-BFGS, BFGS, Rprop, or a
   chain's stage that asks for it);
 - :class:`ResumeWithinEpoch`: continue an epoch that a checkpoint interrupted;
+- :class:`ClipGradients`: clip the gradients by value and/or by norm after every backward pass;
 - :class:`ProximalStep`: a step applied after each optimizer step (the L1 proximal step);
 - :class:`RecordLosses`: hand each batch's per-example losses to a sampler (hard examples);
 - :func:`schedule_step`: step a learning-rate schedule per epoch (with a logged value when it
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from torch.nn.utils import clip_grad_norm_, clip_grad_value_
 
 from trainlab.errors import TrainlabError
 from trainlab.train.callbacks import Callback, LoopState, Order
@@ -65,6 +67,36 @@ class ResumeWithinEpoch(Callback):
             total.fill_(value)
         if self.replay is not None and not state.full_batch:
             self.replay()
+
+
+class ClipGradients(Callback):
+    """Gradient clipping after every backward pass, before the optimizer (or a probe) reads the
+    gradients; with a line search (L-BFGS, BFGS) after every loss evaluation of the step, so the
+    step and its line search see the same clipped gradients. torch's clip_grad_value_/clip_grad_norm_:
+
+    - by value (``max_value`` c): g_i ← min(max(g_i, −c), c) for every component;
+    - by norm (``max_norm`` τ): g ← g · min(1, τ/‖g‖₂), ‖g‖₂ over all parameters together, so the
+      direction is kept and only the length is capped.
+
+    With both, the value clip comes first. Nothing is read back to the host.
+    """
+
+    order = Order.CLIP
+
+    def __init__(self, max_norm: float | None = None, max_value: float | None = None):
+        if max_norm is None and max_value is None:
+            raise ValueError("gradient clipping needs max_norm, max_value or both")
+        for name, limit in (("max_norm", max_norm), ("max_value", max_value)):
+            if limit is not None and not limit > 0:
+                raise ValueError(f"gradient clipping: {name} must be positive, got {limit}")
+        self.max_norm, self.max_value = max_norm, max_value
+
+    def after_backward(self, state: LoopState) -> None:
+        parameters = [p for p in state.model.parameters() if p.grad is not None]
+        if self.max_value is not None:
+            clip_grad_value_(parameters, self.max_value)
+        if self.max_norm is not None:
+            clip_grad_norm_(parameters, self.max_norm)
 
 
 class ProximalStep(Callback):

@@ -84,5 +84,5 @@ def metric_task(name: str) -> str | None:
     return metrics.get(name).facts.get("task") if name in metrics else None
 
 
-DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
-DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mae"]}
+DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "pde": "pde"}  # pde: trainlab.pde
+DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mae"], "pde": ["rel_l2"]}

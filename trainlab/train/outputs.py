@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from collections.abc import Callable
@@ -10,43 +11,71 @@ from typing import Any
 
 import torch
 
+from trainlab.train.background import BackgroundWriter
 from trainlab.train.callbacks import Callback, LoopState, Order
 
 
 class CSVLogger(Callback):
-    """``metrics.csv``: a header, then one row per epoch, flushed as each epoch ends.
+    """``metrics.csv``: a header, then one row per epoch, written as each epoch ends.
 
     On resume the file is rewritten from the checkpoint's history, so rows of epochs that a
-    killed run finished after its last checkpoint do not appear twice.
+    killed run finished after its last checkpoint do not appear twice. With a ``writer`` (the
+    run's :class:`~trainlab.train.background.BackgroundWriter`) the rows are formatted here and
+    appended by the writer's thread, in order, moments later.
     """
 
     order = Order.CSV
 
-    def __init__(self, path: Path, columns: list[str]):
-        self.path, self.columns = Path(path), columns
+    def __init__(self, path: Path, columns: list[str], writer: BackgroundWriter | None = None):
+        self.path, self.columns, self.writer = Path(path), columns, writer
+
+    def _rows(self, rows: list[dict[str, Any]], header: bool = False) -> str:
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, self.columns, extrasaction="ignore")
+        if header:
+            writer.writeheader()
+        writer.writerows(rows)
+        return text.getvalue()
+
+    def _write(self, mode: str, text: str) -> None:
+        def write() -> None:
+            with open(self.path, mode, newline="") as f:
+                f.write(text)
+
+        if self.writer is None:
+            write()
+        else:
+            self.writer.submit(write)
 
     def on_fit_start(self, state: LoopState) -> None:
-        with open(self.path, "w", newline="") as f:
-            writer = csv.DictWriter(f, self.columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(state.history)
+        self._write("w", self._rows(state.history, header=True))
 
     def on_epoch_end(self, state: LoopState) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(state.logs)
+        self._write("a", self._rows([state.logs]))
 
 
 class EventLog(Callback):
-    """``events.jsonl``: one JSON object per notable event (start, checkpoint, stop, end)."""
+    """``events.jsonl``: one JSON object per notable event (start, checkpoint, stop, end).
+
+    With a ``writer`` (the run's :class:`~trainlab.train.background.BackgroundWriter`) each line is
+    appended by the writer's thread, after the checkpoint files queued before it: a ``checkpoint``
+    event is logged only once its files are on disk, and the lines keep the order of the events."""
 
     order = Order.EVENTS
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Path, writer: BackgroundWriter | None = None):
+        self.path, self.writer = Path(path), writer
 
     def write(self, event: str, **fields: Any) -> None:
+        line = json.dumps({"time": time.time(), "event": event, **fields}) + "\n"
+        if self.writer is None:
+            self._append(line)
+        else:
+            self.writer.submit(lambda: self._append(line))
+
+    def _append(self, line: str) -> None:
         with open(self.path, "a") as f:
-            f.write(json.dumps({"time": time.time(), "event": event, **fields}) + "\n")
+            f.write(line)
 
     def on_fit_start(self, state: LoopState) -> None:
         self.write("fit_start", epoch=state.epoch if state.history else 0, step=state.step)

@@ -11,9 +11,18 @@ epochs, schedules, an optimizer chain's switch, the proximal L1 step, hard-examp
 resuming inside an epoch. Nothing is read back to the host until the epoch ends, when all sums
 are read in one transfer; a non-finite loss anywhere in the epoch makes the epoch's loss sum
 non-finite, so it is caught there at no per-step cost.
+
+Options, each free when off (the default step is the one above): ``precision`` bf16/fp16 runs the
+forward pass and loss under autocast, fp16 with a gradient scaler (:mod:`trainlab.train.precision`);
+``accumulate`` N sums the gradients of N consecutive batches before one optimizer step (the loop
+state's ``batch`` and ``steps_per_epoch`` then count such groups);
+``compile`` sends the training forward through torch.compile (:mod:`trainlab.train.compiled`);
+``forward`` (a DistributedDataParallel wrapper) and ``all_reduce`` (summing epoch totals over
+processes) are what multi-process training needs (:mod:`trainlab.train.distributed`).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -25,8 +34,10 @@ from torch import nn
 
 from trainlab.errors import TrainlabError
 from trainlab.train.callbacks import EVENTS, Callback, LoopAware, LoopState, overrides
+from trainlab.train.compiled import compile_forward
 from trainlab.train.loop_parts import ResumeWithinEpoch
 from trainlab.train.metrics import LossFn
+from trainlab.train.precision import GradScaling, autocast_dtype
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -46,6 +57,16 @@ class Batches(Protocol):
 
 class NonFiniteLoss(TrainlabError):
     """The training loss became NaN or infinite."""
+
+
+def micro_batch_groups(batches: Iterator[Batch], size: int) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
+    """Consecutive batches in groups of ``size`` (the epoch's last group may be smaller), each as
+    (the inputs of every batch, all the targets concatenated): one optimizer step's worth."""
+    while True:
+        group = list(itertools.islice(batches, size))
+        if not group:
+            return
+        yield tuple(x for x, _ in group), torch.cat([y for _, y in group])
 
 
 class Trainer:
@@ -70,12 +91,32 @@ class Trainer:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, *,
                  metrics: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] | None = None,
-                 penalty: Callable[[], torch.Tensor] | None = None, callbacks: Sequence[Callback] = ()):
+                 penalty: Callable[[], torch.Tensor] | None = None, callbacks: Sequence[Callback] = (),
+                 precision: str = "float32", accumulate: int = 1, compile: bool | str | Callable = False,
+                 forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        """``precision``: float32/float64 (the model's own dtype, nothing added) or bf16/fp16
+        (autocast; fp16 with a gradient scaler). ``accumulate``: batches per optimizer step.
+        ``compile``: True (Inductor) or a torch.compile backend. ``forward``: what the training step
+        calls instead of ``model`` (a DistributedDataParallel wrapper of it). ``all_reduce``: sums a
+        tensor over processes in place of the epoch's local totals."""
+        if accumulate < 1:
+            raise ValueError(f"accumulate must be at least 1 (batches per optimizer step), got {accumulate}")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.metrics, self.penalty = dict(metrics or {}), penalty
+        self.accumulate, self.all_reduce = accumulate, all_reduce
         given = list(callbacks)
         if isinstance(optimizer, LoopAware):  # full batches, a chain's switch: declared by the optimizer
             given += [part for part in optimizer.loop_parts() if type(part) not in {type(c) for c in given}]
+        device_type = next(model.parameters()).device.type
+        dtype = autocast_dtype(precision)
+        self.autocast = None if dtype is None else (lambda: torch.autocast(device_type, dtype=dtype))
+        self.scaling = GradScaling(device_type) if precision == "fp16" else None
+        if self.scaling is not None:  # its scale travels in checkpoints like any callback's state
+            given.append(self.scaling)
+        self.forward = forward if forward is not None else model
+        if compile:
+            self.forward = compile_forward(self.forward, "inductor" if compile is True else compile)
         self.callbacks = sorted(given, key=lambda c: c.order)
         self.state = LoopState(model, optimizer, epochs=0)
         self._handlers: dict[str, list[Callback]] = {}
@@ -107,10 +148,11 @@ class Trainer:
         self._resolve()
         self._fire("on_fit_start")
         for epoch in range(len(state.history), epochs):
-            self._start_epoch(epoch, len(train))
+            self._start_epoch(epoch, -(-len(train) // self.accumulate))
             batches = train.whole() if state.full_batch else train.epoch(epoch)
             if state.batch:  # resumed inside this epoch: the same seeded order, from the next batch
-                batches = itertools.islice(batches, state.batch, None)
+                grouped = self.accumulate > 1 and not state.full_batch  # then state.batch counts groups
+                batches = itertools.islice(batches, state.batch * self.accumulate if grouped else state.batch, None)
             started = time.perf_counter()
             self.model.train()
             self._train_epoch(batches)
@@ -133,6 +175,9 @@ class Trainer:
 
     def _train_epoch(self, batches: Iterator[Batch]) -> None:
         state, step, metric_fns = self.state, self.step, list(self.metrics.values())
+        grouped = self.accumulate > 1 and not state.full_batch
+        if grouped:  # x: the group's inputs, y: its targets; a step (and state.batch) per group
+            batches, step = micro_batch_groups(batches, self.accumulate), self.accumulated_step
         loss_sum, *metric_sums = state.sums
         batch_end = self._handlers["on_batch_end"]
         for x, y in batches:
@@ -151,7 +196,11 @@ class Trainer:
     def _epoch_logs(self, epoch: int, val: Batches | None, started: float) -> dict[str, float]:
         state = self.state
         logs = {"epoch": epoch + 1, "lr": state.lr}
-        means = torch.stack(state.sums).div_(max(state.seen, 1)).tolist()
+        sums, seen = torch.stack(state.sums), state.seen
+        if self.all_reduce is not None:  # every process's sums and counts, added up
+            totals = self.all_reduce(torch.cat([sums.double(), sums.new_tensor([seen], dtype=torch.float64)]))
+            sums, seen = totals[:-1], round(totals[-1].item())
+        means = sums.div_(max(seen, 1)).tolist()
         logs.update(zip(["loss", *self.metrics], means))
         if not math.isfinite(logs["loss"]):
             raise NonFiniteLoss(f"the training loss became {logs['loss']} in epoch {epoch + 1}; "
@@ -167,13 +216,20 @@ class Trainer:
         started from — the closure's first evaluation."""
         if not self._handlers:
             self._resolve()
-        model, loss_fn, penalty, state = self.model, self.loss_fn, self.penalty, self.state
+        if self.scaling is not None:
+            return self.accumulated_step((x,), y)  # fp16's scaler steps without a closure
+        forward, loss_fn, penalty, state, autocast = self.forward, self.loss_fn, self.penalty, self.state, self.autocast
         after_backward, first = self._handlers["after_backward"], []
 
         def closure() -> torch.Tensor:
             self.optimizer.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = loss_fn(out, y)
+            if autocast is None:
+                out = forward(x)
+                loss = loss_fn(out, y)
+            else:
+                with autocast():
+                    out = forward(x)
+                    loss = loss_fn(out, y)
             total = loss if penalty is None else loss + penalty()
             total.backward()
             for callback in after_backward:
@@ -187,6 +243,47 @@ class Trainer:
             callback.after_step(state)
         return first[0]
 
+    def accumulated_step(self, xs: Sequence[torch.Tensor], y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on the batches ``xs`` (targets ``y``, concatenated): gradients summed
+        over them, each batch's mean loss weighted by its share of the examples, so the step follows
+        the gradient of the mean loss over all of them,
+
+            ∇L = Σ_i (n_i / n) ∇L_i,  L_i the mean loss of batch i (n_i examples), n = Σ_i n_i,
+
+        which is the gradient of one batch of n examples (equal up to float rounding, without batch
+        norm or dropout, whose statistics and masks are per batch). The penalty's gradient is added
+        once. Without a closure, so not for line searches (the recipe refuses that). Returns the
+        outputs and the mean data loss over all the examples (detached)."""
+        if not self._handlers:
+            self._resolve()
+        forward, loss_fn, state, autocast = self.forward, self.loss_fn, self.state, self.autocast
+        scaler = self.scaling.scaler if self.scaling is not None else None
+        self.optimizer.zero_grad(set_to_none=True)
+        weight = next(self.model.parameters())
+        outs, loss_sum, n = [], torch.zeros((), device=weight.device, dtype=weight.dtype), len(y)
+        for i, (x, y_i) in enumerate(zip(xs, y.split([len(x) for x in xs]))):
+            with autocast() if autocast is not None else contextlib.nullcontext():
+                out = forward(x)
+                loss = loss_fn(out, y_i)
+            total = loss * (len(y_i) / n)
+            if i == 0 and self.penalty is not None:
+                total = total + self.penalty()
+            (total if scaler is None else scaler.scale(total)).backward()
+            outs.append(out.detach())
+            loss_sum = loss_sum + loss.detach().to(weight.dtype) * len(y_i)
+        if scaler is not None:
+            scaler.unscale_(self.optimizer)  # callbacks (probes, clipping) see the true gradients
+        for callback in self._handlers["after_backward"]:
+            callback.after_backward(state)
+        if scaler is None:
+            self.optimizer.step()
+        else:
+            scaler.step(self.optimizer)  # skipped when a gradient is inf/NaN; then S is halved
+            scaler.update()
+        for callback in self._handlers["after_step"]:
+            callback.after_step(state)
+        return torch.cat(outs), loss_sum / n
+
     @torch.no_grad()
     def evaluate(self, batches: Batches) -> dict[str, float]:
         """Mean loss and metrics over ``batches`` in evaluation mode (dropout off, BN frozen)."""
@@ -196,11 +293,17 @@ class Trainer:
         weight = next(model.parameters())
         loss_sum = torch.zeros((), device=weight.device, dtype=weight.dtype)
         metric_sums = [torch.zeros((), device=weight.device, dtype=weight.dtype) for _ in self.metrics]
+        autocast = self.autocast or contextlib.nullcontext
         for x, y in batches.epoch(0):
-            out = model(x)
-            loss_sum.add_(self.loss_fn(out, y), alpha=len(y))
+            with autocast():
+                out = model(x)
+                loss = self.loss_fn(out, y)
+            loss_sum.add_(loss, alpha=len(y))
             for total, metric in zip(metric_sums, self.metrics.values()):
                 total.add_(metric(out, y))
         model.train(was_training)
-        means = torch.stack([loss_sum, *metric_sums]).div_(batches.n_examples).tolist()
+        totals = torch.stack([loss_sum, *metric_sums])
+        if self.all_reduce is not None:  # each process evaluated its shard of every batch
+            totals = self.all_reduce(totals.double())
+        means = totals.div_(batches.n_examples).tolist()
         return dict(zip(["loss", *self.metrics], means))

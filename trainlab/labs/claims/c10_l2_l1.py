@@ -58,7 +58,8 @@ def fit(penalty: str, weight: float, seed: int = 0) -> tuple[torch.Tensor, float
     recipe = load_recipe({
         "name": f"c10-{penalty}", "seed": seed,
         "data": {"name": "linear", "n_samples": N, "weights": TRUE_WEIGHTS, "bias": 1.0, "noise": NOISE,
-                 "batch_mode": "fullbatch", "val_fraction": 0, "test_fraction": 0},
+                 "batch_mode": "fullbatch", "val_fraction": 0, "test_fraction": 0,
+                 "target_scale": "none"},  # the closed forms below are for the raw targets y
         "model": {"name": "mlp", "hidden": [], "init": "zeros"}, "optim": {"name": "sgd", "lr": LR},
         "penalties": [{"name": penalty, "weight": weight}], "stopping": {"epochs": EPOCHS}})
     trace = WeightTrace()

@@ -27,6 +27,7 @@ from trainlab.optim.schedules.decay import (  # noqa: E402
     constant,
     darken_moody,
     exponential,
+    linear_decay,
     piecewise,
     power,
     step,
@@ -37,6 +38,7 @@ from trainlab.optim.schedules.warmup import Warmup, warmup, with_warmup  # noqa:
 
 __all__ = [
     "CATALOGUE", "HintonAdaptive", "Warmup", "constant", "cyclic", "darken_moody", "exponential", "hinton_adaptive",
+    "linear_decay",
     "monitored", "needs_metric", "one_cycle", "piecewise", "plateau", "power", "sgdr", "step", "stochastic_approx",
     "time_decay", "warmup", "with_warmup",
 ]

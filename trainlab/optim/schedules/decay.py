@@ -1,8 +1,8 @@
 """Decaying learning-rate schedules: the rate is a fixed function of t alone.
 
 ``t`` counts scheduler intervals from 0 (epochs or optimizer steps, as the recipe's
-``schedule.interval`` says); η₀ is ``optim.lr``. ``step`` and ``exponential`` are torch's StepLR
-and ExponentialLR. torch has no time-based, power, Darken–Moody, κ/t or piecewise schedule with
+``schedule.interval`` says); η₀ is ``optim.lr``. ``step``, ``exponential`` and ``linear_decay`` are torch's
+StepLR, ExponentialLR and LinearLR. torch has no time-based, power, Darken–Moody, κ/t or piecewise schedule with
 free rates (MultiStepLR has one γ), so those are ``LambdaLR`` over a closed form; LambdaLR saves
 no lambda in its state, and a resumed run rebuilds the same one from the recipe.
 """
@@ -13,7 +13,7 @@ import itertools
 import math
 
 import torch
-from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, LRScheduler, StepLR
+from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, LinearLR, LRScheduler, StepLR
 
 from trainlab.optim.schedules.base import base_rate, require
 from trainlab.registry import schedules
@@ -88,6 +88,27 @@ def exponential(optimizer: torch.optim.Optimizer, k: float | None = None, gamma:
         require(step_size > 0, "step_size", step_size, "positive")
         per_interval = gamma ** (1.0 / step_size)
     return ExponentialLR(optimizer, gamma=per_interval)
+
+
+@schedules.register("linear_decay")
+def linear_decay(optimizer: torch.optim.Optimizer, total: int | None = None, min_lr: float = 0.0) -> LRScheduler:
+    """Linear decay: η_t = η₀ − (η₀ − η_min) · min(t, T)/T; with η_min = 0, η_t = η₀ (1 − t/T).
+
+    Seed 000's ``linear_decay`` (η₀(1 − epoch/epochs)): the rate falls in a straight line from η₀
+    to the floor η_min over T intervals and stays there. torch's LinearLR, whose factors
+    1 → η_min/η₀ give exactly this line.
+
+    Parameters:
+
+    - ``total``: T, intervals of the decay (≥ 1; default: the run's length after any warm-up, so
+      the last epoch trains at η₀/T when η_min = 0).
+    - ``min_lr``: η_min, the floor, a rate in [0, η₀] (default 0: the seed's form).
+    """
+    require(total is not None, "total", total, "given (the run fills it in from stopping.epochs)")
+    require(total >= 1, "total", total, "at least 1")
+    eta0 = base_rate(optimizer)
+    require(0 <= min_lr <= eta0, "min_lr", min_lr, f"in [0, η₀ = {eta0:g}]")
+    return LinearLR(optimizer, start_factor=1.0, end_factor=min_lr / eta0, total_iters=total)
 
 
 @schedules.register("time_decay")
