@@ -606,3 +606,25 @@ def test_sigkill_at_random_moments(tmp_path):
                                for t in complete))
     assert results == [True] * 20
     assert kills >= 15, f"only {kills} of 20 kills landed before the command ended"
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed(tmp_path):
+    # Found by test_sigkill_at_random_moments: a search killed between creating a trial and its first
+    # heartbeat left it RUNNING for good, and the restarted search waited for it forever.
+    import warnings
+
+    import optuna
+
+    from trainlab.tools.search_storage import fail_stale_trials, open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat=1, grace=2),
+                                study_name="s")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "heartbeat … supposed to be used with Study.optimize": the dead worker's ask
+        study.ask()
+    fail_stale_trials(study)
+    assert [t.state.name for t in study.get_trials()] == ["RUNNING"]  # within the grace period: alive, maybe
+    time.sleep(2.5)
+    fail_stale_trials(study)
+    assert [t.state.name for t in study.get_trials()] == ["FAIL"]

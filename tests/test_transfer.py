@@ -77,7 +77,7 @@ def test_missing_tensors_are_named_with_the_files_spare_ones(tmp_path):
     with pytest.raises(RecipeError) as error:
         build(load_recipe(recipe({"hidden": [16], "init_from": str(tmp_path / "d.safetensors")})))
     assert "lacks 2 tensors this model needs: 3.weight, 3.bias; the file's tensors this model does not have: " \
-           "4.weight, 4.bias" in str(error.value)
+           "4.bias, 4.weight" in str(error.value)
 
 
 def test_replace_head_takes_the_rest_and_a_new_head(tmp_path):

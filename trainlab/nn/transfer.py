@@ -170,7 +170,7 @@ def copy_weights(model: nn.Module, weights: Weights, layers: Sequence[Selector] 
                         f"(file → model): {', '.join(mismatched)}{hint}")
     if missing:
         own = {k for k, _ in model.state_dict(keep_vars=True).items()}
-        unused = [k for k in weights.tensors if k not in own]
+        unused = sorted(k for k in weights.tensors if k not in own)  # the file does not keep an order
         spare = f"; the file's tensors this model does not have: {', '.join(unused[:10])}" if unused else ""
         problems.append(f"{field_name}: {weights.path} lacks {len(missing)} tensors this model needs: "
                         f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}{spare}")

@@ -14,12 +14,14 @@ import random
 import sqlite3
 import time
 import warnings
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
 import sqlalchemy
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage
+from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from trainlab.errors import TrainlabError
@@ -91,7 +93,24 @@ def open_storage(url: str, heartbeat: int = 10, grace: int | None = None) -> RDB
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
-    """Mark FAIL the running trials whose worker stopped sending heartbeats (Optuna's own check)."""
+    """Mark FAIL the running trials whose worker stopped sending heartbeats (Optuna's own check), and
+    those that never sent one: a worker killed between creating a trial and its first heartbeat
+    leaves a RUNNING trial that Optuna never calls stale, and every worker would wait for it forever."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    storage = getattr(study._storage, "_backend", study._storage)  # the RDBStorage of open_storage (Optuna caches it)
+    if not isinstance(storage, RDBStorage) or not storage.heartbeat_interval:
+        return
+    grace = storage.grace_period or 2 * storage.heartbeat_interval
+    started_before = datetime.now() - timedelta(seconds=grace)  # Optuna stores local, naive times
+    query = sqlalchemy.text(  # Optuna's schema: trials, trial_heartbeats
+        "SELECT trial_id FROM trials WHERE study_id = :study AND state = 'RUNNING' AND datetime_start < :before "
+        "AND trial_id NOT IN (SELECT trial_id FROM trial_heartbeats)")
+    with storage.engine.connect() as connection:
+        silent = [row[0] for row in connection.execute(query, {"study": study._study_id, "before": started_before})]
+    for trial_id in silent:
+        try:
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            pass  # finished or failed meanwhile by another worker
