@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
 from trainlab.recipe import Recipe, apply_overrides, load_recipe, validate_recipe
 from trainlab.safety.locks import exclusive
 from trainlab.safety.redaction import redact_argv
 from trainlab.safety.strict_yaml import load_yaml, read_json, read_text
-from trainlab.train.checkpoint import atomic_write, load_checkpoint
+from trainlab.safety.atomic import atomic_write
 
 RUN_JSON, RECIPE, METRICS, EVENTS = "run.json", "recipe.yaml", "metrics.csv", "events.jsonl"
 FINDINGS, REPORT, CHECKPOINTS, SNAPSHOTS = "findings.json", "report.html", "checkpoints", "snapshots"
@@ -49,6 +48,8 @@ def versions() -> dict[str, str]:
         own = version("trainlab")
     except PackageNotFoundError:  # a source tree that was never installed
         own = "0+unknown"
+    import torch  # here, not at the top: reading run directories (trainlab runs) needs no torch
+
     return {"trainlab": own, "torch": torch.__version__, "python": platform.python_version()}
 
 
@@ -256,6 +257,8 @@ class RunDir:
         """The newest checkpoint that loads and passes its checksums, and one line per newer one that
         did not (a crash or a full disk can damage the newest). Damaged checkpoints are renamed
         ``*.damaged`` (kept for inspection, never resumed from again); the caller holds the lock."""
+        from trainlab.train.checkpoint import load_checkpoint  # here: reading run files otherwise needs no torch
+
         skipped = []
         found = sorted(self.checkpoints.glob("epoch-[0-9][0-9][0-9][0-9]*.json"), key=lambda p: p.stem)
         for path in reversed(found):
