@@ -2,7 +2,6 @@
 plugins, and the one-call ``trainlab.fit`` (issue 13)."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from test_resume import _Kill, kill_when, resume_and_compare, rows
 
 import trainlab
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
@@ -20,8 +20,6 @@ from trainlab.recipe import load_recipe
 from trainlab.run import build, resume_run, run_recipe
 from trainlab.rundir import RunDir
 from trainlab.train.checkpoint import load_checkpoint
-
-from test_resume import _Kill, kill_when, resume_and_compare, rows
 
 
 def _write_module(folder: Path, name: str, text: str) -> None:

@@ -81,8 +81,8 @@ def fit(x: Any, y: Any = None, *, model: str | dict[str, Any] | torch.nn.Module 
     resolved = load_recipe(data)
     arrays = x if y is None else ((x, y) if x_test is None else (x, y, x_test, y_test))
     if y is None and x_test is not None:
-        raise RecipeError(["x_test: a test split goes with arrays x, y; a torch Dataset brings its own "
-                           "({'train': …, 'test': …})"])
+        raise RecipeError([("x_test: a test split goes with arrays x, y; a torch Dataset brings its own "
+                            "({'train': …, 'test': …})")])
     try:
         dataset = from_python(arrays, "fit(x, y)", task)
     except ValueError as e:

@@ -104,9 +104,9 @@ def split_streamed(data: Streamed, val_fraction: float, test_fraction: float,
     if data.iterable:
         return train, val, test
     order = np.random.default_rng(seed).permutation(len(train))
-    n_test = 0 if test is not None else int(round(test_fraction * len(order)))
+    n_test = 0 if test is not None else round(test_fraction * len(order))
     rest = order[n_test:]
-    n_val = 0 if val is not None else int(round(val_fraction * len(rest)))
+    n_val = 0 if val is not None else round(val_fraction * len(rest))
     if n_test:
         test = Subset(train, np.sort(order[:n_test]).tolist())
     if n_val:
