@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import torch
-from loop_overhead import HIDDEN, LR, _batch_sizes, _cpu_name, _fresh, _order, _positive, _sync
+from loop_overhead import HIDDEN, LR, _batch_sizes, _cpu_name, _fresh, _positive, _sync, hand_written_epoch
 from sklearn.model_selection import train_test_split
 from torch.nn import functional as F
 
@@ -91,23 +91,9 @@ def run_handwritten(batch_size: int, epochs: int, seed: int, device: torch.devic
     x, y, x_val, y_val, x_test, y_test = (torch.as_tensor(a).to(device) for a in
                                           (x_train, y_train, x_val, y_val, data.x_test, data.y_test))
     model, optimizer = _fresh(seed, device)
-    n, history = len(x), []
+    history = []
     for epoch in range(epochs):
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        order = _order(n, seed, epoch, device)
-        for start in range(0, n, batch_size):
-            index = order[start : start + batch_size]
-            xb, yb = x[index], y[index]
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum.add_(loss.detach(), alpha=len(yb))
-            correct.add_((out.argmax(1) == yb).sum())
-        history.append((*torch.stack([loss_sum, correct]).div_(n).tolist(),  # train loss, accuracy
+        history.append((*hand_written_epoch(model, optimizer, x, y, batch_size, seed, epoch, device),  # loss, accuracy
                         *_evaluate(model, x_val, y_val, batch_size, device)))  # validation loss, accuracy
     test_loss, test_acc = _evaluate(model, x_test, y_test, batch_size, device)
     _sync(device)

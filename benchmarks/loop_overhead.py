@@ -72,6 +72,28 @@ def _order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     return torch.randperm(n, generator=generator).to(device)
 
 
+def hand_written_epoch(model, optimizer, x, y, batch_size: int, seed: int, epoch: int,
+                       device: torch.device) -> list[float]:
+    """One epoch of the hand-written loop (what a user writes in plain PyTorch): mean training loss
+    and accuracy, read back once at the end."""
+    n = len(x)
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    order = _order(n, seed, epoch, device)
+    for start in range(0, n, batch_size):
+        index = order[start : start + batch_size]
+        xb, yb = x[index], y[index]
+        out = model(xb)
+        loss = F.cross_entropy(out, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum.add_(loss.detach(), alpha=len(yb))
+        correct.add_((out.argmax(1) == yb).sum())
+    return torch.stack([loss_sum, correct]).div_(n).tolist()
+
+
 def run_trainlab(data, batch_size: int, epochs: int, seed: int, device: torch.device):
     x, y, x_val, y_val = data
     model, optimizer = _fresh(seed, device)
@@ -93,26 +115,12 @@ def run_trainlab(data, batch_size: int, epochs: int, seed: int, device: torch.de
 def run_handwritten(data, batch_size: int, epochs: int, seed: int, device: torch.device):
     x, y, x_val, y_val = data
     model, optimizer = _fresh(seed, device)
-    n, n_val = len(x), len(x_val)
+    n_val = len(x_val)
     _sync(device)
     gc.collect()
     started, cpu_started = time.perf_counter(), time.process_time()
     for epoch in range(epochs):
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        order = _order(n, seed, epoch, device)
-        for start in range(0, n, batch_size):
-            index = order[start : start + batch_size]
-            xb, yb = x[index], y[index]
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum.add_(loss.detach(), alpha=len(yb))
-            correct.add_((out.argmax(1) == yb).sum())
-        train_loss, train_acc = torch.stack([loss_sum, correct]).div_(n).tolist()
+        train_loss, train_acc = hand_written_epoch(model, optimizer, x, y, batch_size, seed, epoch, device)
         model.eval()
         with torch.no_grad():
             val_loss_sum = torch.zeros((), device=device)

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_resume import _Kill  # stops a run right after a step, as a SIGKILL would
 from torch.nn import functional as F
 
 from trainlab.data.datasets import digits
@@ -14,7 +15,6 @@ from trainlab.errors import RecipeError
 from trainlab.nn.autoencoder import Autoencoder, JointAutoencoder, OnPretrained, reconstruction_targets
 from trainlab.recipe import load_recipe
 from trainlab.run import build, load_model, resume_run, run_recipe
-from trainlab.train.callbacks import Callback
 from trainlab.train.checkpoint import load_checkpoint, split_prefix
 
 DIGITS = {"name": "digits", "batch_size": 64, "preprocess": "zscore"}
@@ -156,13 +156,6 @@ def test_bad_autoencoder_settings_are_recipe_errors():
         build(load_recipe(recipe(pretrain={**pretrain("codes"), "optim": {"name": "adamm"}})))
 
 
-class _Kill(Callback):
-    order = 99
-
-    def on_batch_end(self, state, loss):
-        if state.step == 30:  # inside epoch 2 (23 batches an epoch)
-            raise KeyboardInterrupt
-
 
 @pytest.mark.parametrize("extra", [{"pretrain": pretrain("codes")}, {"model": {"hidden": [32, 16], "ae_weight": 0.4}}],
                          ids=["pretrain", "joint"])
@@ -171,7 +164,7 @@ def test_resumed_runs_match_uninterrupted_ones(extra, tmp_path):
     spec["model"] = {"name": "mlp", **spec["model"]}
     plain = run_recipe(load_recipe(spec), tmp_path / "plain").run_dir
     with pytest.raises(KeyboardInterrupt):
-        run_recipe(load_recipe(spec), tmp_path / "killed", output=[_Kill()])
+        run_recipe(load_recipe(spec), tmp_path / "killed", output=[_Kill(step=30)])  # inside epoch 2 (23 batches an epoch)
     killed = next((tmp_path / "killed").iterdir())
     resume_run(killed)  # the pretraining runs again (same seed); the checkpoint then restores every weight
     got, expected = (split_prefix(load_checkpoint(d / "checkpoints" / "epoch-0003.json")[0], "model")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_resume import _Kill  # stops a run right after a step, as a SIGKILL would
 
 from trainlab.data.batching import TensorBatches
 from trainlab.errors import RecipeError
@@ -20,7 +21,7 @@ from trainlab.predict import Predictor
 from trainlab.recipe import load_recipe
 from trainlab.run import build, resume_run, run_recipe
 from trainlab.rundir import RunDir
-from trainlab.train.callbacks import Callback, LoopState
+from trainlab.train.callbacks import LoopState
 from trainlab.train.checkpoint import load_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -226,16 +227,6 @@ def test_adam_then_lbfgs_run_writes_solution_report_and_predicts(tmp_path):
     u = Predictor(result.run_dir).predict(np.array([[0.5]], dtype=np.float32))  # the network alone: u(0.5)
     assert float(np.ravel(u)[0]) == pytest.approx(1.0, abs=1e-2)
 
-
-class _Kill(Callback):
-    order = 99  # after every other callback, as a SIGKILL right after the step would be
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_batch_end(self, state, loss):
-        if state.step == self.step:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize(("optim", "sampling", "kill"), [

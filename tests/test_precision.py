@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_resume import _Kill  # stops a run right after a step, as a SIGKILL would
 from torch import nn
 from torch.nn import functional as F
 
@@ -16,7 +17,6 @@ from trainlab.errors import RecipeError
 from trainlab.recipe import load_recipe
 from trainlab.run import build, load_model, resume_run, run_recipe
 from trainlab.rundir import latest_checkpoint
-from trainlab.train.callbacks import Callback
 from trainlab.train.checkpoint import load_checkpoint
 from trainlab.train.compiled import compile_forward
 from trainlab.train.trainer import Trainer
@@ -30,16 +30,6 @@ def recipe(**changes) -> dict:
             "optim": {"name": "adam", "lr": 0.01}, "stopping": {"epochs": 3},
             "checkpoint": {"every": 1, "every_steps": 5}, **changes}
 
-
-class _Kill(Callback):
-    order = 99  # after every other callback, as a SIGKILL right after the step would be
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_batch_end(self, state, loss):
-        if state.step == self.step:
-            raise KeyboardInterrupt
 
 
 def _rows(run_dir: Path) -> list[dict]:

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
+from test_resume import _Kill  # stops a run right after a step, as a SIGKILL would
 
 from trainlab.cli import main
 from trainlab.errors import RecipeError, TrainlabError
 from trainlab.recipe import load_recipe
 from trainlab.run import build, resume_run, run_recipe
 from trainlab.rundir import latest_checkpoint
-from trainlab.train.callbacks import Callback
 from trainlab.train.checkpoint import load_checkpoint, split_prefix
 
 MOONS = {"name": "moons", "n_samples": 256, "batch_size": 32}
@@ -156,16 +156,6 @@ def test_gradual_unfreezing_trains_a_layer_from_its_epoch_on():
     assert seen == [{"5.weight", "5.bias"}, {"3.weight", "3.bias", "5.weight", "5.bias"},
                     {"1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"}]
 
-
-class _Kill(Callback):
-    order = 99
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_batch_end(self, state, loss):
-        if state.step == self.step:
-            raise KeyboardInterrupt
 
 
 def rows(run_dir: Path) -> list[dict]:

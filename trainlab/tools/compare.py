@@ -23,7 +23,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -34,6 +35,8 @@ from trainlab.errors import TrainlabError
 from trainlab.recipe import Recipe
 from trainlab.run import finish_run, resume_run
 from trainlab.rundir import FINDINGS, REPORT, RUN_JSON, RunDir, stamped_dir
+from trainlab.safety.locks import exclusive
+from trainlab.safety.redaction import redact_argv
 from trainlab.tools.compare_report import Summary, summarize, write_compare_report, write_summary_csv
 from trainlab.tools.comparison import (  # noqa: F401  (the spec is part of this module's API)
     SPEC_FILE,
@@ -45,8 +48,6 @@ from trainlab.tools.comparison import (  # noqa: F401  (the spec is part of this
     parse_vary,
     split_values,
 )
-from trainlab.safety.locks import exclusive
-from trainlab.safety.redaction import redact_argv
 from trainlab.tools.vectorized import NotVectorized, train_vectorized, why_not_vectorized
 from trainlab.tracking import ParentRun
 from trainlab.train.checkpoint import atomic_write
@@ -108,16 +109,20 @@ def _exit_with_parent(pipe: Connection) -> None:
     os._exit(1)  # as abrupt as SIGKILL, which the run directory survives (atomic checkpoints and run.json)
 
 
-def _work(run_dir: str, parent_alive: Connection, threads: int) -> None:
-    """One run in a worker process: resume_run continues from the newest checkpoint, or starts afresh."""
+def _start_worker(parent_alive: Connection, threads: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent_alive,), daemon=True).start()
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
-    name = Path(run_dir).name
+
+
+@contextmanager
+def _exit_on_error(name: str, say: Callable[[], bool] = lambda: True) -> Iterator[None]:
+    """A worker's errors as one line each on stderr (``say()`` false: the run's own run.json says why)
+    and its exit code: the error's own, 1 for the environment, 130 for Ctrl-C."""
     try:
-        resume_run(run_dir, lock_wait=30)  # a worker of an earlier, killed comparison may still be ending
+        yield
     except TrainlabError as e:
-        if run_state(Path(run_dir)) != "failed":  # a run that failed says why in run.json; the parent shows it
+        if say():
             for line in str(e).splitlines():
                 print(f"error: {name}: {line}", file=sys.stderr, flush=True)
         sys.exit(e.exit_code)
@@ -128,28 +133,26 @@ def _work(run_dir: str, parent_alive: Connection, threads: int) -> None:
         sys.exit(130)
 
 
+def _work(run_dir: str, parent_alive: Connection, threads: int) -> None:
+    """One run in a worker process: resume_run continues from the newest checkpoint, or starts afresh."""
+    _start_worker(parent_alive, threads)
+    # a run that failed says why in run.json; the parent shows it
+    with _exit_on_error(Path(run_dir).name, say=lambda: run_state(Path(run_dir)) != "failed"):
+        resume_run(run_dir, lock_wait=30)  # a worker of an earlier, killed comparison may still be ending
+
+
 def _work_vectorized(run_dirs: list[str], parent_alive: Connection, threads: int) -> None:
     """Several seeds of one variant as one batched model; exits with NOT_VECTORIZED, having changed
     nothing, when the built model or optimizer does not allow it (the parent then runs them one by one)."""
-    threading.Thread(target=_exit_with_parent, args=(parent_alive,), daemon=True).start()
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch.set_num_threads(threads)
+    _start_worker(parent_alive, threads)
     name = f"{Path(run_dirs[0]).name} and {len(run_dirs) - 1} more"
-    try:
-        # lock_wait: a worker of an earlier comparison may be ending; findings and reports: in parallel "finish" jobs
-        results = train_vectorized(run_dirs, lock_wait=30, finish=False)
-    except NotVectorized as e:
-        print(f"note: {name}: seeds run as separate processes: {e}", file=sys.stderr, flush=True)
-        sys.exit(NOT_VECTORIZED)
-    except TrainlabError as e:
-        for line in str(e).splitlines():
-            print(f"error: {name}: {line}", file=sys.stderr, flush=True)
-        sys.exit(e.exit_code)
-    except OSError as e:
-        print(f"error: {name}: {e.strerror or e} ({e.filename})", file=sys.stderr, flush=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    with _exit_on_error(name):
+        try:
+            # lock_wait: a worker of an earlier comparison may be ending; findings and reports: in parallel "finish" jobs
+            results = train_vectorized(run_dirs, lock_wait=30, finish=False)
+        except NotVectorized as e:
+            print(f"note: {name}: seeds run as separate processes: {e}", file=sys.stderr, flush=True)
+            sys.exit(NOT_VECTORIZED)
     sys.exit(1 if any(isinstance(r, TrainlabError) for r in results) else 0)
 
 
