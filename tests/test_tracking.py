@@ -184,8 +184,9 @@ def test_resumed_run_continues_its_mlflow_run_and_purges_tensorboard(tmp_path, m
     run.start(recipe)
     # one epoch through the run's own callbacks, then stop as a kill would: no end of run, no report
     setup = build(recipe)
-    start_run(run, setup, [], None)
+    started = start_run(run, setup, [], None)
     setup.trainer.fit(setup.train, setup.val, 1)
+    started.writer.wait()  # killed once epoch 1's checkpoint is on disk (it is written off the loop's thread)
     resume_run(run.path)
     _assert_every_epoch(run.path)
     [only] = _mlflow_runs(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
