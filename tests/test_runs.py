@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -28,7 +30,9 @@ def _fake_run(path: Path, i: int) -> None:
     status = "failed" if i % 10 == 9 else "finished"
     val = {"val_loss": 1 - i / 1000, "val_accuracy": i / 1000}
     run = {"status": status, "created": 1_700_000_000 + i, "epochs": 3, "final": {"epoch": 3, "loss": 0.5, **val},
-           "test": {"test_accuracy": i / 1000 + 0.001}}
+           "test": {"test_accuracy": i / 1000 + 0.001}, "maximize": ["test_accuracy", "val_accuracy"]}
+    if i % 50 == 7:  # a run written before run.json recorded which metrics are maximized
+        del run["maximize"]
     (path / "run.json").write_text(json.dumps(run))
     findings = [{"name": "overfitting", "severity": "warning", "summary": "gap"}] if i % 4 == 0 else []
     (path / "findings.json").write_text(json.dumps({"format": 1, "findings": findings}))
@@ -61,12 +65,30 @@ def test_two_hundred_runs_in_under_two_seconds(folder):
     assert row.metrics["val_accuracy"] == pytest.approx(0.004)
 
 
+def test_the_table_imports_no_torch(folder):
+    """The whole `trainlab runs` process stays under 2 s: run.json says which metrics are maximized."""
+    code = ("import sys; from trainlab.cli import main; "
+            f"assert main(['runs', {str(folder)!r}, '--sort', 'val_accuracy']) == 0; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_runs_without_a_maximize_record_ask_the_registry(tmp_path):
+    for i in (7, 57):  # _fake_run leaves the record out of these
+        _fake_run(tmp_path / f"old-{i}", i)
+    table = runs_table(tmp_path, "val_accuracy")
+    assert all(row.maximize is None for row in table.rows)
+    assert [row.name for row in table.rows] == ["old-57", "old-7"]  # accuracy: highest first, as for new runs
+
+
 def test_sort_and_filters(folder):
     best = runs_table(folder, "val_accuracy").rows
     assert best[0].name == "cmp/v0-seed199" and best[-1].name == "fake-000"  # accuracy: highest first
     assert runs_table(folder, "val_loss").rows[0].name == "cmp/v0-seed199"  # loss: lowest first
     assert runs_table(folder, "val_loss").best == "val_loss"
-    assert runs_table(folder, "val_loss").rows[0].best("val_loss") == (pytest.approx(0.801), 3)
+    table = runs_table(folder, "val_loss")
+    assert table.best_of(table.rows[0]) == (pytest.approx(0.801), 3) and not table.higher
     failed = runs_table(folder, filters=["status=failed"]).rows
     assert len(failed) == N_RUNS // 10 and all(r.status == "failed" for r in failed)
     mlp = runs_table(folder, filters=["model.name=mlp", "optim.lr>0.1"]).rows  # recipe keys, numbers

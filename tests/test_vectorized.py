@@ -240,26 +240,36 @@ def test_models_and_optimizers_that_cannot_be_stacked_say_why(tmp_path, changes,
 
 @pytest.mark.parametrize("shape", [(4, 50, 30, 20), (3, 100, 100, 10), (3, 32, 1, 16), (3, 32, 16, 1), (3, 1, 16, 8),
                                    (3, 12, 2, 16), (3, 13, 2, 16)])
-def test_stacked_linear_gives_each_copys_linear_bits(shape):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stacked_linear_gives_each_copys_linear_bits(shape, threads):
     """Forward and all three gradients equal each copy's own F.linear on its own (freshly allocated,
     as in a separate run) tensors; the shapes with a 1 are BLAS's matrix-vector cases, 12·2·16 < 400
-    ≤ 13·2·16 the two sides of ATen's small-matrix bmm."""
+    ≤ 13·2·16 the two sides of ATen's small-matrix bmm. Bit for bit on one intra-op thread; on two,
+    a single product may split its sums between the threads where the batched one does not, so
+    the claim there is float tolerance: 1e-5 relative in float32 (a few ulps of sums of ~100
+    terms), 1e-12 in float64."""
     k_copies, batch, n_in, n_out = shape
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
-    for dtype in (torch.float32, torch.float64):
-        x = torch.randn(k_copies, batch, n_in, dtype=dtype, requires_grad=True)
-        weight = torch.randn(k_copies, n_out, n_in, dtype=dtype, requires_grad=True)
-        bias = torch.randn(k_copies, n_out, dtype=dtype, requires_grad=True)
-        grad = torch.randn(k_copies, batch, n_out, dtype=dtype)
-        out = stacked_linear(x, weight, bias)
-        out.backward(grad)
-        for k in range(k_copies):
-            xk, wk, bk = (t[k].detach().clone().requires_grad_() for t in (x, weight, bias))
-            own = torch.nn.functional.linear(xk, wk, bk)
-            own.backward(grad[k].clone())
-            assert torch.equal(out[k], own)
-            assert torch.equal(weight.grad[k], wk.grad) and torch.equal(bias.grad[k], bk.grad)
-            assert torch.equal(x.grad[k], xk.grad)
+    try:
+        for dtype in (torch.float32, torch.float64):
+            x = torch.randn(k_copies, batch, n_in, dtype=dtype, requires_grad=True)
+            weight = torch.randn(k_copies, n_out, n_in, dtype=dtype, requires_grad=True)
+            bias = torch.randn(k_copies, n_out, dtype=dtype, requires_grad=True)
+            grad = torch.randn(k_copies, batch, n_out, dtype=dtype)
+            out = stacked_linear(x, weight, bias)
+            out.backward(grad)
+            rtol = 0 if threads == 1 else 1e-5 if dtype == torch.float32 else 1e-12
+            for k in range(k_copies):
+                xk, wk, bk = (t[k].detach().clone().requires_grad_() for t in (x, weight, bias))
+                own = torch.nn.functional.linear(xk, wk, bk)
+                own.backward(grad[k].clone())
+                pairs = [(out[k], own), (weight.grad[k], wk.grad), (bias.grad[k], bk.grad), (x.grad[k], xk.grad)]
+                for batched, single in pairs:
+                    torch.testing.assert_close(batched.detach(), single.detach(), rtol=rtol, atol=rtol)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_compare_vectorizes_seeds_and_falls_back_with_a_reason(tmp_path):

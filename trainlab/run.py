@@ -74,7 +74,7 @@ from trainlab.train.checkpoint import (
 from trainlab.train.early_stopping import BestCheckpoint, EarlyStopping
 from trainlab.train.freezing import FreezeSchedule
 from trainlab.train.loop_parts import ClipGradients, ProximalStep, RecordLosses, schedule_step
-from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, metric_task
+from trainlab.train.metrics import DEFAULT_LOSS, DEFAULT_METRICS, higher_is_better, metric_task
 from trainlab.train.outputs import Checkpointer, CSVLogger, EventLog, LineSearchStops, StepCheckpointer
 from trainlab.train.precision import weight_dtype
 from trainlab.train.trainer import Trainer
@@ -813,7 +813,8 @@ def end_run(started: StartedRun, history: list[dict[str, float]], finish: bool =
     if setup.task == "pde":  # u, u* and the residual on the test grid, for the report's figures
         run.write_solution(solution(setup.model, setup.test))
     final = {**history[-1], **train_eval} if history else {}
-    status.update(status="finished", epochs=len(history), final=final, test=test,
+    maximize = sorted(k for k in {**final, **test} if higher_is_better(k))  # `trainlab runs` reads it without torch
+    status.update(status="finished", epochs=len(history), final=final, test=test, maximize=maximize,
                   **_line_search(line_search))
     if recipe.snapshots is not None and snapshot_files(run.snapshots) and (setup.test is not None or setup.val is not None):
         status["snapshots"] = evaluate_ensemble(setup).to_dict()

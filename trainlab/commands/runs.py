@@ -54,7 +54,7 @@ def print_table(table) -> None:
         cells = [row.name, format_time(row.created), row.status, str(row.epochs or "–")]
         cells += [format_number(row.metrics.get(m)) for m in table.metrics]
         if table.best:
-            best = row.best(table.best)
+            best = table.best_of(row)
             cells.append(f"{format_number(best[0])} ({best[1]})" if best else "–")
         view.add_row(*(escape(c) for c in [*cells, row.worst]))
     console(160).print(view)

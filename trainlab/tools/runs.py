@@ -3,7 +3,9 @@
 A run is any directory under DIR (at any depth: comparisons and searches keep theirs deeper) that
 holds run.json and recipe.yaml; its row comes from run.json and findings.json (and recipe.yaml
 only when a filter or ``--diff`` names a recipe key; metrics.csv only for the best epoch of the
-sort metric), all read through :class:`trainlab.rundir.RunDir`.
+sort metric), all read through :class:`trainlab.rundir.RunDir`. Whether a metric is maximized comes
+from run.json's ``maximize`` list, so the table imports no torch; only runs written before that list
+existed send the question to the metric registry.
 
 Filters are ``KEY OP VALUE`` with OP one of ``= != < <= > >=``; KEY is a column (``status``,
 ``epochs``, ``name``), a metric (``val_accuracy``, ``test_loss``: the run's final value) or a
@@ -25,7 +27,6 @@ from typing import Any
 from trainlab.errors import TrainlabError
 from trainlab.report.page import render_page
 from trainlab.rundir import REPORT, RunDir, recipe_differences
-from trainlab.train.metrics import higher_is_better
 
 COLUMNS = ("name", "time", "status", "epochs")  # besides the metrics and the doctor's worst finding
 OPERATORS = ("!=", "<=", ">=", "=", "<", ">")  # two-character ones first, so "<=" is not read as "<"
@@ -43,6 +44,7 @@ class RunRow:
     epochs: int | None
     metrics: dict[str, float]  # final val_* and test_* values
     worst: str  # the doctor's most severe finding, "" if none
+    maximize: frozenset[str] | None = None  # the metrics run.json records as higher-is-better (None: not recorded)
     _recipe: dict[str, Any] | None = field(default=None, repr=False)
 
     def recipe(self) -> dict[str, Any]:
@@ -67,13 +69,24 @@ class RunRow:
             node = node[part]
         return node
 
-    def best(self, metric: str) -> tuple[float, int] | None:
-        """The best value of a per-epoch ``metric`` and its 1-based epoch, from metrics.csv."""
+    def best(self, metric: str, higher: bool) -> tuple[float, int] | None:
+        """The best (largest if ``higher``) value of a per-epoch ``metric`` and its 1-based epoch, from metrics.csv."""
         column = [row.get(metric, math.nan) for row in self.run.metrics()]
         finite = [(v, i + 1) for i, v in enumerate(column) if math.isfinite(v)]
         if not finite:
             return None
-        return (max if higher_is_better(metric) else min)(finite, key=lambda pair: pair[0])
+        return (max if higher else min)(finite, key=lambda pair: pair[0])
+
+
+def higher_is_better(metric: str, rows: list[RunRow]) -> bool:
+    """Whether larger values of ``metric`` are better, as the first run that records it says; else the
+    metric registry's fact (imports torch: only for runs whose run.json has no ``maximize`` list)."""
+    for row in rows:
+        if row.maximize is not None and metric in row.metrics:
+            return metric in row.maximize
+    from trainlab.train.metrics import higher_is_better as registered
+
+    return registered(metric)
 
 
 def find_runs(folder: str | Path) -> Iterator[RunDir]:
@@ -107,8 +120,9 @@ def read_row(run: RunDir, root: Path) -> RunRow:
     final, test = status.get("final") or {}, status.get("test") or {}
     metrics = {k: v for k, v in {**final, **test}.items()
                if k.startswith(("val_", "test_")) and isinstance(v, (int, float))}
+    maximize = status.get("maximize")
     return RunRow(run, name, status.get("created"), str(status.get("status", "?")), status.get("epochs"), metrics,
-                  _worst(run))
+                  _worst(run), frozenset(maximize) if isinstance(maximize, list) else None)
 
 
 def _worst(run: RunDir) -> str:
@@ -161,7 +175,7 @@ def sort_rows(rows: list[RunRow], key: str) -> list[RunRow]:
     runs without the key last."""
     present = [r for r in rows if r.value(key) is not None]
     absent = [r for r in rows if r.value(key) is None]
-    descending = key == "time" or (key in metric_names(rows) and higher_is_better(key))
+    descending = key == "time" or (key in metric_names(rows) and higher_is_better(key, rows))
     numeric = all(_number(r.value(key)) is not None for r in present)
     present.sort(key=lambda r: _number(r.value(key)) if numeric else str(r.value(key)), reverse=descending)
     return present + absent
@@ -179,6 +193,11 @@ class RunTable:
     rows: list[RunRow]
     metrics: list[str]
     best: str | None  # the per-epoch metric whose best epoch is shown (the sort metric if it is one)
+    higher: bool = False  # whether the best of ``best`` is its largest value
+
+    def best_of(self, row: RunRow) -> tuple[float, int] | None:
+        """The row's best ``best`` value and its epoch."""
+        return row.best(self.best, self.higher) if self.best else None
 
 
 def runs_table(folder: str | Path, sort: str = "time", filters: list[str] = ()) -> RunTable:
@@ -190,7 +209,7 @@ def runs_table(folder: str | Path, sort: str = "time", filters: list[str] = ()) 
         rows = [row for row in rows if matches(row, key, op, wanted)]
     rows = sort_rows(rows, sort)
     best = sort if sort.startswith("val_") else None
-    return RunTable(root, rows, metric_names(rows), best)
+    return RunTable(root, rows, metric_names(rows), best, bool(best) and higher_is_better(best, rows))
 
 
 def find_run(folder: str | Path, name: str) -> RunDir:
@@ -242,7 +261,7 @@ def write_html(table: RunTable, path: str | Path) -> Path:
                  f'<td class="l status-{e(row.status)}">{e(row.status)}</td>', f"<td>{e(str(row.epochs or '–'))}</td>"]
         cells += [f"<td>{e(format_number(row.metrics.get(m)))}</td>" for m in table.metrics]
         if table.best:
-            best = row.best(table.best)
+            best = table.best_of(row)
             cells.append(f"<td>{e(format_number(best[0]))} ({best[1]})</td>" if best else "<td>–</td>")
         cells.append(f'<td class="l">{e(row.worst)}</td>')
         lines.append(f"<tr>{''.join(cells)}</tr>")

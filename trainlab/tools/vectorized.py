@@ -33,8 +33,10 @@ computed copy by copy with the recipe's own functions (a batched mean would add 
 ≤ 4e-16 relative in float64, ≤ 1.2e-7 in float32 — measured before they were). Only ``seconds``
 differs: it is the copy's share of the batched epoch's wall time. The products that batched and
 single BLAS calls compute differently (matrix-vector and tiny ones) run copy by copy
-(:func:`stacked_linear`). These bits are those of torch's CPU build with MKL; on CUDA (the dropout
-masks differ, above) or another BLAS expect agreement to float tolerance, not bits.
+(:func:`stacked_linear`). These bits are those of torch's CPU build with MKL on one intra-op
+thread; on CUDA (the dropout masks differ, above), another BLAS, or several threads (a copy's own
+product may split its sums between threads where the batched one splits the copies; measured
+≤ 1e-5 relative in float32) expect agreement to float tolerance, not bits.
 
 Supported (checked up front by :func:`why_not_vectorized` and :func:`why_not_stacked`): sequential
 models of Flatten, Linear, elementwise activations, Dropout and Gaussian noise (the ``mlp``
