@@ -27,6 +27,7 @@ from trainlab.tools.vectorized import (
     NotVectorized,
     VectorizedSeeds,
     build_copies,
+    fit_seeds,
     stacked_linear,
     train_vectorized,
     why_not_stacked,
@@ -188,7 +189,7 @@ def test_a_copy_stopped_inside_an_epoch_leaves_the_stack_there(tmp_path):
     setups, generators = build_copies(dirs)
     started = [start_run(RunDir(d), s, [StopAtStep(9)] if k == 1 else [], None)
                for k, (d, s) in enumerate(zip(dirs, setups))]
-    engine = VectorizedSeeds(started, generators)
+    engine = VectorizedSeeds(setups, generators, started)
     engine.fit(3)
     for copy in engine.copies:
         end_run(copy.started, copy.state.history)
@@ -309,3 +310,51 @@ def _clean_rng():
     state = torch.get_rng_state()
     yield
     torch.set_rng_state(state)
+
+
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the labs' setting (Lab.run): the bits are claimed on one intra-op thread
+    return before
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_fit_seeds_trains_each_copy_as_build_then_fit(validate):
+    """In memory (what the labs use): each copy's weights, history (but seconds) and the generator
+    state its training left are those of ``build(recipe)`` then ``trainer.fit`` — bit for bit."""
+    before = _one_thread()
+    try:
+        recipes = [recipe_of(seed) for seed in SEEDS]
+        fits = fit_seeds(recipes, validate=validate)
+        assert fits.separately is None and fits.errors == [None] * len(SEEDS)
+        for k, recipe in enumerate(recipes):
+            alone = build(recipe)
+            history = alone.trainer.fit(alone.train, alone.val if validate else None, 3)
+            strip = lambda h: [{key: v for key, v in row.items() if key != "seconds"} for row in h]
+            assert strip(fits.histories[k]) == strip(history)
+            assert ("val_loss" in history[-1]) == validate
+            for (name, p), q in zip(alone.model.named_parameters(), fits.setups[k].model.parameters()):
+                assert torch.equal(p, q), name
+            assert torch.equal(torch.get_rng_state(), fits.rng_states[k])  # MC dropout after training: same masks
+            fits.use_rng(k)
+            assert torch.equal(torch.get_rng_state(), fits.rng_states[k])
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_fit_seeds_falls_back_to_one_after_another_and_says_why():
+    before = _one_thread()
+    try:
+        penalized = [recipe_of(seed, penalties=[{"name": "l2", "weight": 0.01}]) for seed in SEEDS[:2]]
+        fits = fit_seeds(penalized)
+        assert fits.separately == "vectorized seeds do not support penalties"
+        alone = build(penalized[1])
+        alone.trainer.fit(alone.train, alone.val, 3)
+        assert all(torch.equal(p, q) for p, q in zip(alone.model.parameters(), fits.setups[1].model.parameters()))
+        assert fit_seeds([recipe_of(SEEDS[0])]).separately == "a single seed"
+        assert fit_seeds([recipe_of(3), recipe_of(4, model={**RECIPE["model"], "hidden": [8]})]).separately == \
+            "recipes that differ in more than the seed"
+        batchnorm = {**RECIPE["model"], "batchnorm": True}
+        assert "has the layer BatchNorm1d" in fit_seeds([recipe_of(s, model=batchnorm) for s in SEEDS[:2]]).separately
+    finally:
+        torch.set_num_threads(before)

@@ -27,6 +27,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="run every arm over seeds 0…N−1 (default: 3 with --quick, 10 without); the verdict comes "
                           "from the median's 95 %% interval over them")
     lab.add_argument("--out", default="runs/labs", metavar="DIR", help="where results go (default: runs/labs)")
+    lab.add_argument("--separate", action="store_true",
+                     help="train each seed on its own instead of an arm's seeds as one batched model (vectorized "
+                          "seeds, where the recipe allows; the same numbers on one CPU thread, only slower)")
     lab.add_argument("--track", metavar="TRACKERS",
                      help="mirror each lab's numbers, verdict and figures to TensorBoard (OUT/<id>/tb) and/or MLflow "
                           "(experiment trainlab-labs): tensorboard,mlflow; see docs/tracking.md")
@@ -99,6 +102,16 @@ def print_result(console: Console, lab: Lab, result: LabResult) -> None:
 
 
 def run_lab_command(args: argparse.Namespace) -> None:
+    from trainlab.labs.training import separate_seeds
+
+    if args.separate:
+        with separate_seeds():
+            _run_labs(args)
+    else:
+        _run_labs(args)
+
+
+def _run_labs(args: argparse.Namespace) -> None:
     from rich.markup import escape
 
     from trainlab.labs import get_lab, run_all, run_lab

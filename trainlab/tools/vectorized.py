@@ -280,17 +280,14 @@ def _batched_loss(loss_fn: Callable) -> Callable[[torch.Tensor, torch.Tensor], t
 @dataclass
 class Copy:
     index: int
-    started: StartedRun
+    setup: Setup
     generator: torch.Generator
     params: list[nn.Parameter]  # in the optimizer's order
     handlers: dict[str, list[Callback]] = field(default_factory=dict)
+    started: StartedRun | None = None  # its run directory's bookkeeping (None: a setup trained in memory)
     active: bool = True
     failed: TrainlabError | None = None
     stopped_at: tuple[list[float], int] | None = None  # sums and seen when the copy stopped inside an epoch
-
-    @property
-    def setup(self) -> Setup:
-        return self.started.setup
 
     @property
     def state(self) -> LoopState:
@@ -317,10 +314,11 @@ class Copy:
 
 
 class VectorizedSeeds:
-    """Trains the started runs ``started`` (one recipe, different seeds) as one batched model."""
+    """Trains the built ``setups`` (one recipe, different seeds; with their started runs, if they
+    have run directories) as one batched model."""
 
-    def __init__(self, started: list[StartedRun], generators: list[torch.Generator]):
-        setups = [s.setup for s in started]
+    def __init__(self, setups: list[Setup], generators: list[torch.Generator],
+                 started: list[StartedRun] | None = None):
         self.model = StackedSequential([s.model for s in setups], generators)
         self.optimizer = _stacked_optimizer(setups, self.model.stacked)
         first = setups[0].trainer
@@ -328,12 +326,12 @@ class VectorizedSeeds:
         # each copy's own metric functions: a regression metric undoes that copy's target scaling
         self.metrics = [list(s.trainer.metrics.values()) for s in setups]
         self.copies = []
-        for k, run in enumerate(started):
-            trainer = run.setup.trainer
+        for k, setup in enumerate(setups):
+            trainer = setup.trainer
             trainer.callbacks.sort(key=lambda c: c.order)
             handlers = {e: [c for c in trainer.callbacks if overrides(c, e)] for e in EVENTS}
             params = [p for g in trainer.optimizer.param_groups for p in g["params"]]
-            self.copies.append(Copy(k, run, generators[k], params, handlers))
+            self.copies.append(Copy(k, setup, generators[k], params, handlers, started[k] if started else None))
         self.stacked_params = [p for g in self.optimizer.param_groups for p in g["params"]]
         trains = [c.setup.train for c in self.copies]
         self.x, self.y = torch.stack([t.x for t in trains]), torch.stack([t.y for t in trains])
@@ -386,7 +384,9 @@ class VectorizedSeeds:
 
     # -- the loop --
 
-    def fit(self, epochs: int) -> None:
+    def fit(self, epochs: int, validate: bool = True) -> None:
+        """Train every copy for ``epochs`` epochs (or until it stops), each epoch's validation split
+        evaluated unless ``validate`` is False (``Trainer.fit(train, None, epochs)``)."""
         for copy in self.copies:
             copy.state.epochs, copy.state.should_stop = epochs, False
             copy.fire("on_fit_start")
@@ -397,7 +397,7 @@ class VectorizedSeeds:
             self._start_epoch(active, epoch)
             started = time.perf_counter()
             sums, seen = self._train_epoch(active, epoch)
-            val = self._evaluate() if active[0].setup.val is not None else None
+            val = self._evaluate() if validate and active[0].setup.val is not None else None
             for copy in active:
                 self._end_epoch(copy, epoch, sums, seen, val, started, active)
         for copy in self.copies:
@@ -515,9 +515,15 @@ class VectorizedSeeds:
 def build_copies(run_dirs: list[Path]) -> tuple[list[Setup], list[torch.Generator]]:
     """Each run directory's recipe built as its separate run builds it, and the generator its dropout
     and noise draw from (the CPU state ``build`` left; on CUDA one seeded with the run's seed)."""
+    return build_recipes([RunDir(run_dir).recipe() for run_dir in run_dirs])
+
+
+def build_recipes(recipes: list[Recipe], callbacks: Callable[[Setup], list[Callback]] | None = None
+                  ) -> tuple[list[Setup], list[torch.Generator]]:
+    """:func:`build_copies` for recipes without run directories (each setup's trainer with ``callbacks(setup)``)."""
     setups, generators = [], []
-    for run_dir in run_dirs:
-        setup = build(RunDir(run_dir).recipe())
+    for recipe in recipes:
+        setup = _build(recipe, callbacks)
         generator = torch.Generator()  # the CPU stream a separate run draws dropout and noise from
         generator.set_state(torch.get_rng_state())
         if setup.device.type == "cuda":  # CUDA draws: same distribution, not the separate run's values
@@ -545,10 +551,7 @@ def train_vectorized(run_dirs: list[str | Path], lock_wait: float = 0.0,
 
 def _train_locked(run_dirs: list[Path], finish: bool) -> list[RunResult | TrainlabError]:
     recipes = [RunDir(d).recipe() for d in run_dirs]
-    reason = why_not_vectorized(recipes[0])
-    if reason is None and any(r.model_copy(update={"seed": 0}) != recipes[0].model_copy(update={"seed": 0})
-                              for r in recipes):
-        reason = "recipes that differ in more than the seed"
+    reason = why_not_vectorized(recipes[0]) or _differ(recipes)
     if reason:
         raise NotVectorized(reason)
     setups, generators = build_copies(run_dirs)
@@ -556,7 +559,7 @@ def _train_locked(run_dirs: list[Path], finish: bool) -> list[RunResult | Trainl
     if reason:
         raise NotVectorized(reason)
     started = [start_run(RunDir(d), s, [], None) for d, s in zip(run_dirs, setups)]
-    engine = VectorizedSeeds(started, generators)
+    engine = VectorizedSeeds(setups, generators, started)
     engine.fit(recipes[0].stopping.epochs)
     results: list[RunResult | TrainlabError] = []
     for copy in engine.copies:
@@ -567,3 +570,70 @@ def _train_locked(run_dirs: list[Path], finish: bool) -> list[RunResult | Trainl
             tracked = getattr(copy.setup.recipe, "tracking", None) is not None
             results.append(end_run(copy.started, copy.state.history, finish=finish or tracked))
     return results
+
+
+def _build(recipe: Recipe, callbacks: Callable[[Setup], list[Callback]] | None) -> Setup:
+    setup = build(recipe)
+    if callbacks is not None:
+        setup.trainer.callbacks.extend(callbacks(setup))
+    return setup
+
+
+def _differ(recipes: list[Recipe]) -> str | None:
+    """Why these recipes are not one recipe with different seeds (their names may differ too)."""
+    same = {"seed": 0, "name": recipes[0].name}
+    first = recipes[0].model_copy(update=same)
+    if any(r.model_copy(update=same) != first for r in recipes):
+        return "recipes that differ in more than the seed"
+    return None
+
+
+@dataclass
+class SeedFits:
+    """What :func:`fit_seeds` trained, in the order of its recipes."""
+
+    setups: list[Setup]  # each built and trained as ``build(recipe)`` then ``trainer.fit`` leave it
+    histories: list[list[dict[str, float]]]
+    errors: list[TrainlabError | None]  # a copy whose loss became non-finite (it stopped there)
+    rng_states: list[torch.Tensor]  # the CPU generator state each copy's training left behind
+    separately: str | None  # why the copies trained one after another (None: as one batched model)
+
+    def use_rng(self, k: int) -> None:
+        """Set torch's CPU generator to where copy ``k``'s training left it (what it is after a
+        separate ``trainer.fit``), for random draws after training (MC dropout)."""
+        torch.set_rng_state(self.rng_states[k])
+
+
+def fit_seeds(recipes: list[Recipe], epochs: int | None = None, validate: bool = True,
+              vectorize: bool = True, callbacks: Callable[[Setup], list[Callback]] | None = None) -> SeedFits:
+    """Build ``recipes`` (one recipe with different seeds) and train each for ``epochs`` epochs
+    (default: the recipe's ``stopping.epochs``), validating every epoch unless ``validate`` is
+    False: as one batched model where :func:`why_not_vectorized` and :func:`why_not_stacked` allow,
+    else one after another (``separately`` says why). Either way copy k ends as
+    ``setup = build(recipes[k]); setup.trainer.fit(setup.train, setup.val or None, epochs)`` leaves
+    it, bit for bit on one CPU thread (the labs' setting): in memory, no run directories.
+    ``callbacks(setup)`` gives each copy's own callbacks (epoch events only: a per-step one is refused)."""
+    epochs = epochs if epochs is not None else recipes[0].stopping.epochs
+    reason = ((None if vectorize else "vectorize=False") or (None if len(recipes) > 1 else "a single seed")
+              or why_not_vectorized(recipes[0]) or _differ(recipes))
+    if reason is None:
+        setups, generators = build_recipes(recipes, callbacks)
+        reason = why_not_stacked(setups)
+        if reason is None:
+            engine = VectorizedSeeds(setups, generators)
+            engine.fit(epochs, validate)
+            return SeedFits(setups, [c.state.history for c in engine.copies], [c.failed for c in engine.copies],
+                            [c.generator.get_state() if c.generator.device.type == "cpu" else torch.get_rng_state()
+                             for c in engine.copies], None)
+    setups, histories, errors, after = [], [], [], []
+    for recipe in recipes:  # the separate path itself: each built just before it trains
+        setup = _build(recipe, callbacks)
+        setups.append(setup)
+        try:
+            histories.append(setup.trainer.fit(setup.train, setup.val if validate else None, epochs))
+            errors.append(None)
+        except NonFiniteLoss as e:
+            histories.append(setup.trainer.state.history)
+            errors.append(e)
+        after.append(torch.get_rng_state())
+    return SeedFits(setups, histories, errors, after, reason)

@@ -18,8 +18,7 @@ import torch
 from trainlab.diagnose.forward_stats import activation_statistics
 from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
-from trainlab.recipe import load_recipe
-from trainlab.run import build
+from trainlab.labs.training import ArmTraining
 
 HIDDEN = [16, 16]
 IDENTICAL_BELOW = 1e-6  # identical units differ by 0 or float32 rounding (≈ 1e-7 of their size)
@@ -44,13 +43,16 @@ def unit_spread(h: torch.Tensor) -> float:
     return (torch.cdist(columns, columns).max() / columns.norm(dim=1).mean().clamp_min(1e-30)).item()
 
 
-def train(init: str, activation: str, epochs: int, seed: int = 0):
-    """Train once; (the setup, the last epoch's metrics, hidden-layer statistics with values, hidden weights)."""
-    setup = build(load_recipe(recipe(init, activation, epochs, seed)))
-    history = setup.trainer.fit(setup.train, setup.val, epochs)
-    hidden = [s for s in activation_statistics(setup.model, setup.train.x, keep_values=True) if s.activation]
-    weights = [m.weight.detach() for m in setup.model.modules() if isinstance(m, torch.nn.Linear)][:len(HIDDEN)]
-    return setup, history[-1], hidden, weights
+def train(training: ArmTraining, init: str, activation: str, epochs: int, seeds: tuple[int, ...]):
+    """Train every seed; per seed (the setup, the last epoch's metrics, hidden-layer statistics with
+    values, hidden weights)."""
+    fits = training.fit(f"{init} + {activation}", [recipe(init, activation, epochs, seed) for seed in seeds], epochs)
+    trained = []
+    for setup, history in zip(fits.setups, fits.histories):
+        hidden = [s for s in activation_statistics(setup.model, setup.train.x, keep_values=True) if s.activation]
+        weights = [m.weight.detach() for m in setup.model.modules() if isinstance(m, torch.nn.Linear)][:len(HIDDEN)]
+        trained.append((setup, history[-1], hidden, weights))
+    return trained
 
 
 def first_layer_curves(setup, init: str) -> dict[str, tuple[list[float], list[float]]]:
@@ -72,11 +74,10 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     epochs = 10 if quick else 40
     measured: dict[str, list[dict[str, list[float]]]] = {"zeros": [], "he_normal": []}
     accuracy: dict[str, list[float]] = {"zeros": [], "he_normal": []}
-    lines = {}
-    for seed in seeds:
-        for init in measured:
-            setup, last, hidden, weights = train(init, "sigmoid", epochs, seed)
-            measured[init].append({"activations": [unit_spread(s.values) for s in hidden],
+    lines, training = {}, ArmTraining()
+    for init, per_seed in measured.items():
+        for seed, (setup, last, hidden, weights) in zip(seeds, train(training, init, "sigmoid", epochs, seeds)):
+            per_seed.append({"activations": [unit_spread(s.values) for s in hidden],
                                    "weights": [unit_spread(w.T) for w in weights],
                                    "moved": [w.norm(dim=1).mean().item() for w in weights]})
             accuracy[init].append(last["val_accuracy"])
@@ -105,7 +106,8 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
                  source="randomly drawn units differ by about their own size", seeds=seeds),
     ]
     for activation in ("tanh", "relu"):
-        largest = [max(w.abs().max().item() for w in train("zeros", activation, epochs, seed)[3]) for seed in seeds]
+        largest = [max(w.abs().max().item() for w in weights)
+                   for _, _, _, weights in train(training, "zeros", activation, epochs, seeds)]
         rows.append(Row(f"zeros + {activation}: largest |W| of the hidden layers after training (largest over seeds)",
                         max(largest)))
     figures = {f"c7_units_{init}": curves(series, "input x₁ (x₂ = 0, z-scored)", "layer-1 unit output",
@@ -118,5 +120,5 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             f"0.01, {epochs} epochs. With zeros the {HIDDEN[0]} curves of the figure coincide: one unit drawn "
             f"{HIDDEN[0]} times. With tanh or ReLU and zero init the hidden weights never leave 0 at all (f(0) = 0 "
             "blocks every weight gradient). Each criterion is judged by the 95 % bootstrap interval of its median "
-            "over the seeds; nothing diverges here (Adam 0.01 on moons).")
+            "over the seeds; nothing diverges here (Adam 0.01 on moons). " + training.note())
     return LabResult(rows, checks, figures, note)

@@ -25,8 +25,8 @@ import torch
 
 from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
 from trainlab.labs.figures import curves
-from trainlab.recipe import load_recipe
-from trainlab.run import build
+from trainlab.labs.training import ArmTraining
+from trainlab.run import Setup
 from trainlab.train.trainer import NonFiniteLoss
 
 ACTIVATIONS = {"ReLU": "relu", "Leaky ReLU α=0.01": {"name": "leaky_relu", "alpha": 0.01},
@@ -44,20 +44,22 @@ KILLED_AT_LEAST = 0.05
 NEVER = 0.0  # "nunca mueren": no Leaky unit without gradient on the training set
 
 
-def train(activation: str | dict, lr: float, seed: int, wake: bool = False) -> dict[str, float]:
-    """Train one MLP; the shares of hidden units ≤ 0 on every training example ("off") and with zero
-    gradient on the full training loss, the validation accuracy, and with ``wake`` the share of the off
-    units that are positive on some example after ``WAKE_EPOCHS`` more epochs at ``LOW``. All NaN if the
-    loss became non-finite (diverged: no value)."""
-    setup = build(load_recipe({
-        "name": "c17", "seed": seed, "data": {"name": "digits", "preprocess": "zscore", "batch_size": 32},
-        "model": {"name": "mlp", "hidden": [100, 100], "activation": activation, "init": "he_normal"},
-        "optim": {"name": "sgd", "lr": lr}, "stopping": {"epochs": EPOCHS + WAKE_EPOCHS}}))
-    nothing = {"off": math.nan, "zero gradient": math.nan, "accuracy": math.nan, "woke": math.nan}
-    try:
-        history = setup.trainer.fit(setup.train, setup.val, EPOCHS)
-    except NonFiniteLoss:
-        return nothing
+def train(training: ArmTraining, label: str, lr: float, seeds: tuple[int, ...],
+          wake: bool = False) -> list[dict[str, float]]:
+    """Train the MLP once per seed; per seed the shares of hidden units ≤ 0 on every training example
+    ("off") and with zero gradient on the full training loss, the validation accuracy, and with ``wake``
+    the share of the off units that are positive on some example after ``WAKE_EPOCHS`` more epochs at
+    ``LOW``. All NaN if the loss became non-finite (diverged: no value)."""
+    recipes = [{"name": "c17", "seed": seed, "data": {"name": "digits", "preprocess": "zscore", "batch_size": 32},
+                "model": {"name": "mlp", "hidden": [100, 100], "activation": ACTIVATIONS[label], "init": "he_normal"},
+                "optim": {"name": "sgd", "lr": lr}, "stopping": {"epochs": EPOCHS + WAKE_EPOCHS}} for seed in seeds]
+    fits = training.fit(f"{label}, lr {lr:g}", recipes, EPOCHS, allow_errors=True)
+    return [_measure(setup, history, wake) if error is None else
+            {"off": math.nan, "zero gradient": math.nan, "accuracy": math.nan, "woke": math.nan}
+            for setup, history, error in zip(fits.setups, fits.histories, fits.errors)]
+
+
+def _measure(setup: Setup, history: list[dict[str, float]], wake: bool) -> dict[str, float]:
     off = off_units(setup.model, setup.train.x)
     result = {"off": off.double().mean().item(), "accuracy": history[-1]["val_accuracy"],
               "zero gradient": zero_gradient_units(setup).double().mean().item(), "woke": math.nan}
@@ -115,8 +117,9 @@ def _median(values: list[float]) -> float:
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     sweep = QUICK_RATES if quick else RATES
     woken = () if quick else ("ReLU", "Leaky ReLU α=0.01")  # the full variant continues their high-rate runs
-    runs = {label: {lr: [train(ACTIVATIONS[label], lr, seed, wake=label in woken and lr == HIGH) for seed in seeds]
-                    for lr in rates} for label, rates in sweep.items()}
+    training = ArmTraining()
+    runs = {label: {lr: train(training, label, lr, seeds, wake=label in woken and lr == HIGH) for lr in rates}
+            for label, rates in sweep.items()}
     rows, dead_series, accuracy_series = [], {}, {}
     for label, by_rate in runs.items():
         word = "dead" if label == "ReLU" else "comatose"
@@ -169,5 +172,5 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "units that wake up beside the dead ReLUs that revive (only second-layer ones can, through the layer "
             "below); it is not judged, since the notes only say they might ('tal vez despierten'). The high-rate dead "
             "fraction is chaotic per seed (it changes with the CPU's float kernels): the notes' 'half' is reached in "
-            "some seeds, not in the median.")
+            "some seeds, not in the median. " + training.note())
     return LabResult(rows, checks, figures, note)

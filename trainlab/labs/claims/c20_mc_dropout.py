@@ -23,10 +23,10 @@ import torch
 from matplotlib.figure import Figure
 
 from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
+from trainlab.labs.training import ArmTraining
 from trainlab.predict import mc_dropout
-from trainlab.recipe import load_recipe
 from trainlab.report.svg import svg_text
-from trainlab.run import build
+from trainlab.run import Setup
 
 PASSES = 30  # T: the notes say "a couple of predictions"; 30 gives σ to about ±13 % (1/√(2T))
 EPOCHS = 15
@@ -52,10 +52,8 @@ def auc(wrong: np.ndarray, right: np.ndarray) -> float:
     return float((ranks[: len(wrong)].sum() - len(wrong) * (len(wrong) + 1) / 2) / (len(wrong) * len(right)))
 
 
-def measure(seed: int) -> dict:
-    """Train one seed; the MC spread of every test example and whether its MC prediction is wrong."""
-    setup = build(load_recipe(recipe(seed)))
-    setup.trainer.fit(setup.train, setup.val, EPOCHS)
+def measure(setup: Setup, seed: int) -> dict:
+    """One trained seed: the MC spread of every test example and whether its MC prediction is wrong."""
     torch.manual_seed(seed)  # the dropout masks of the MC passes
     with torch.no_grad(), mc_dropout(setup.model) as model:
         passes = torch.stack([torch.softmax(model(setup.test.x), dim=1) for _ in range(PASSES)]).numpy()
@@ -94,7 +92,9 @@ def figure(first: dict) -> str:
              "predicting another class; σ of the predicted class's probability), MNIST-1D MLP with dropout 0.2",
     source="003_5bed7eaae0bb2515.txt")
 def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
-    runs = [measure(seed) for seed in seeds]
+    training = ArmTraining()
+    fits = training.fit("dropout 0.2", [recipe(seed) for seed in seeds], EPOCHS)
+    runs = [measure(setup, seed) for setup, seed in zip(fits.setups, seeds)]
 
     def med(key: str) -> float:
         return float(np.median([r[key] for r in runs]))
@@ -123,5 +123,5 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "winning probability is not larger on them. Both are criteria, so the lab is judged on both. No run diverges (Adam 0.003); one would raise. The earlier version of this lab tested "
             "a claim the notes do not make (a wider spread far from the training data, on sine regression: it "
             "held for ReLU nets, 2.5–3.3×, not for tanh nets, 1.04–1.07×); the notes only say the spread gives "
-            "an idea of the prediction's uncertainty, tested here as its relation to the error.")
+            "an idea of the prediction's uncertainty, tested here as its relation to the error. " + training.note())
     return LabResult(rows, checks, {"c20_mc_dropout": figure(runs[0])}, note)

@@ -28,10 +28,10 @@ from matplotlib.figure import Figure
 
 from trainlab.data.batching import TensorBatches
 from trainlab.labs import Evidence, LabResult, Row, lab, seeds_phrase
-from trainlab.recipe import load_recipe
+from trainlab.labs.training import ArmTraining
 from trainlab.report.svg import svg_text
-from trainlab.run import build
-from trainlab.train.trainer import NonFiniteLoss
+from trainlab.run import Setup
+from trainlab.train.callbacks import Callback, LoopState
 
 EPOCHS = 20
 TARGET = 0.05  # whole-training-set cross-entropy; the best runs end near 0.001, so it is a "fitted" level
@@ -56,24 +56,37 @@ def recipe(name: str, lr: float, seed: int) -> dict:
             "schedule": schedule(name, lr), "stopping": {"epochs": EPOCHS}}
 
 
-def train(name: str, lr: float, seed: int) -> tuple[list[float], list[float]]:
-    """Whole-training-set loss and the learning rate of every epoch, up to the epoch that reaches the target
-    (NaN after it; a diverged run's last loss is inf)."""
-    setup = build(load_recipe(recipe(name, lr, seed)))
-    whole = TensorBatches(setup.train.x, setup.train.y, len(setup.train.y), shuffle=False)
-    losses: list[float] = []
-    history: list[dict] = []
-    try:
-        for epoch in range(1, EPOCHS + 1):
-            history = setup.trainer.fit(setup.train, None, epoch)
-            losses.append(setup.trainer.evaluate(whole)["loss"])
-            if losses[-1] <= TARGET:  # the measure is the first epoch at the target: stop there
-                break
-    except NonFiniteLoss:
-        losses.append(float("inf"))
-    losses += [float("nan")] * (EPOCHS - len(losses))  # not trained (target reached, or diverged)
-    rates = [h["lr"] for h in history] + [float("nan")] * (EPOCHS - len(history))
-    return losses, rates
+class WholeSetLoss(Callback):
+    """After each epoch, the loss on the whole training split; stops the run at the first epoch at the
+    target (the measure is that epoch)."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup, self.losses = setup, []
+        self.whole = TensorBatches(setup.train.x, setup.train.y, len(setup.train.y), shuffle=False)
+
+    def on_epoch_end(self, state: LoopState) -> None:
+        self.losses.append(self.setup.trainer.evaluate(self.whole)["loss"])
+        state.should_stop = self.losses[-1] <= TARGET
+
+
+def train(training: ArmTraining, name: str, lr: float, seeds: tuple[int, ...]) -> list[tuple[list[float], list[float]]]:
+    """Per seed, the whole-training-set loss and the learning rate of every epoch, up to the epoch that
+    reaches the target (NaN after it; a diverged run's last loss is inf)."""
+    measures: list[WholeSetLoss] = []  # one per seed, in the order the copies are built
+
+    def measured(setup: Setup) -> list[Callback]:
+        measures.append(WholeSetLoss(setup))
+        return measures[-1:]
+
+    fits = training.fit(f"{name} η₀ = {lr:g}", [recipe(name, lr, seed) for seed in seeds], EPOCHS, validate=False,
+                        allow_errors=True, callbacks=measured)
+    curves = []
+    for measure, history, error in zip(measures, fits.histories, fits.errors):
+        losses = measure.losses + ([float("inf")] if error is not None else [])
+        losses += [float("nan")] * (EPOCHS - len(losses))  # not trained (target reached, or diverged)
+        rates = [h["lr"] for h in history] + [float("nan")] * (EPOCHS - len(history))
+        curves.append((losses, rates))
+    return curves
 
 
 def median_curve(curves: list[list[float]]) -> list[float]:
@@ -122,8 +135,9 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
     # epochs[name][lr] = epochs to target per seed; curves[name][lr] = per-seed (losses, rates)
     epochs: dict[str, dict[float, list[int]]] = {}
     curves: dict[str, dict[float, list[tuple[list[float], list[float]]]]] = {}
+    training = ArmTraining()
     for name in SCHEDULES:
-        curves[name] = {lr: [train(name, lr, seed) for seed in seeds] for lr in RATES}
+        curves[name] = {lr: train(training, name, lr, seeds) for lr in RATES}
         epochs[name] = {lr: [epochs_to_target(losses) for losses, _ in runs] for lr, runs in curves[name].items()}
         rows += [Row(f"{name}: epochs to loss ≤ {TARGET} at η₀ = {lr:g} (median over seeds)",
                      float(np.median(epochs[name][lr]))) for lr in RATES]
@@ -160,5 +174,5 @@ def run(quick: bool, out_dir: Path | None, seeds: tuple[int, ...]) -> LabResult:
             "behind; against the tuned constant rate a schedule gains only what its own rate profile adds. "
             "1cycle follows the notes' shape (η₀ → 10·η₀ → η₀ → η₀/1000), configured explicitly: trainlab's "
             "one_cycle takes the peak as max_lr, as torch's OneCycleLR does. Curves: per-epoch medians over "
-            "seeds; the rate curves are the first seed's.")
+            "seeds; the rate curves are the first seed's. " + training.note())
     return LabResult(rows, checks, {"c25_schedules": figure(best)}, note)
