@@ -358,3 +358,14 @@ def test_fit_seeds_falls_back_to_one_after_another_and_says_why():
         assert "has the layer BatchNorm1d" in fit_seeds([recipe_of(s, model=batchnorm) for s in SEEDS[:2]]).separately
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_docs_fit_seeds_example_trains_three_seeds_together(capsys):
+    code = next(block for block in re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.DOTALL)
+                if "fit_seeds" in block)
+    before = torch.get_num_threads()
+    try:
+        exec(compile(code, "docs/compare.md", "exec"), {})  # noqa: S102  (the repository's own docs)
+    finally:
+        torch.set_num_threads(before)
+    assert capsys.readouterr().out.startswith("None [")  # None: not refused, the seeds trained together
