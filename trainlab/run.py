@@ -9,6 +9,7 @@ run ends) and ``report.html`` (rendered from those files); with ``diagnose`` als
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -31,8 +32,12 @@ from trainlab.data.streaming import Streamed, sample, split_streamed
 from trainlab.data.targets import TargetScale
 from trainlab.data.user import from_python
 from trainlab.diagnose.doctor import diagnose
+from trainlab.diagnose.evidence import RunEvidence
+from trainlab.diagnose.findings import SEVERITIES
 from trainlab.diagnose.live import DoctorCallback
+from trainlab.diagnose.probe_files import PROBES_FILE
 from trainlab.diagnose.probes import Probes
+from trainlab.diagnose.rules import run_rules
 from trainlab.ensemble import evaluate_ensemble, snapshot_callback, snapshot_ends
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
 from trainlab.nn.augment import Augment
@@ -56,19 +61,35 @@ from trainlab.optim.stages import has_line_search_stops, line_search_stop, uses_
 from trainlab.pde import physics_informed, solution
 from trainlab.predict import Predictor
 from trainlab.recipe import Recipe, check_monitors, load_recipe
-from trainlab.report.html import write_report
+from trainlab.report.html import render_report, write_report
 from trainlab.report.notebook import plot_run, run_html
-from trainlab.rundir import RunDir, latest_checkpoint, snapshot_files, versions
+from trainlab.rundir import (
+    REPORT,
+    RunDir,
+    created_status,
+    findings_record,
+    latest_checkpoint,
+    read_table,
+    snapshot_files,
+    status_bytes,
+    versions,
+)
+from trainlab.safety.atomic import atomic_write
 from trainlab.tracking import end_tracking, trackers_for
 from trainlab.train import distributed
 from trainlab.train.background import BackgroundWriter
 from trainlab.train.callbacks import Callback, LoopState
 from trainlab.train.checkpoint import (
-    encode_checkpoint,
+    CheckpointSnapshot,
+    HistoryJSON,
+    PackedTensors,
+    encode_snapshot,
     load_checkpoint,
     optimizer_from_parts,
     optimizer_to_parts,
+    snapshot_checkpoint,
     split_prefix,
+    unpack_tensors,
     write_checkpoint,
 )
 from trainlab.train.early_stopping import BestCheckpoint, EarlyStopping
@@ -583,13 +604,16 @@ def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str | None = None,
-                        within_epoch: bool = False, writer: BackgroundWriter | None = None) -> Path:
+                        within_epoch: bool = False, writer: BackgroundWriter | None = None,
+                        shared: RunCheckpoints | None = None) -> Path:
     """Write ``checkpoints/epoch-NNNN`` (or ``checkpoints/NAME``): weights, optimizer, schedule, RNG,
     preprocessing, sampler and callback states, history. ``within_epoch``: a checkpoint inside the
     epoch after NNNN, ``epoch-NNNN-batch-BBBBBB``, which also holds the position in the epoch and its
-    running sums; it replaces older such checkpoints once it is written. ``writer``: the bytes are taken
-    now and the files written by the writer's thread (the run drains it before run.json says finished);
-    without one, written before this returns."""
+    running sums; it replaces older such checkpoints once it is written. ``writer``: the tensors are
+    copied and the state encoded as JSON now; the writer's thread serializes, checksums and writes the
+    files (the run drains it before run.json says finished); without one, written before this returns.
+    ``shared``: what the run's checkpoints share (:class:`RunCheckpoints`): each epoch of the history is
+    encoded once, not once per checkpoint, and the snapshot is kept for the run's doctor."""
     trainer = setup.trainer
     optim_tensors, optim_rest = optimizer_to_parts(trainer.optimizer)
     tensors = {f"model.{k}": v for k, v in setup.model.state_dict().items()}
@@ -618,11 +642,16 @@ def save_run_checkpoint(run_dir: Path, setup: Setup, state: LoopState, name: str
         body["within_epoch"] = {"batch": state.batch, "seen": state.seen, "lr": state.lr,
                                 "sums": torch.stack(state.sums).tolist()}
     run = RunDir(run_dir)
-    stem, (blob, record) = run.checkpoint(name), encode_checkpoint(tensors, body)
+    stem = run.checkpoint(name)
+    snapshot = snapshot_checkpoint(tensors, body, shared.history if shared is not None else None)  # copies
+    if shared is not None:
+        shared.last = (stem, snapshot)
+
+    superseding = within_epoch or shared is None or shared.within_epoch  # else none is on disk to remove
 
     def write() -> None:
-        path = write_checkpoint(stem, blob, record)
-        for old in run.within_epoch_checkpoints():
+        path = write_checkpoint(stem, *encode_snapshot(snapshot))
+        for old in run.within_epoch_checkpoints() if superseding else ():
             if old != path and old.stem < path.stem:  # superseded: the commit record goes first
                 old.unlink(missing_ok=True)
                 old.with_suffix(".safetensors").unlink(missing_ok=True)
@@ -705,11 +734,23 @@ def _line_search(stops: LineSearchStops | None) -> dict:
     return {"lbfgs": stops.summary()} if stops is not None else {}
 
 
-def _save_within_epoch(run_dir: Path, setup: Setup, state: LoopState, writer: BackgroundWriter) -> Path:
+@dataclass
+class RunCheckpoints:
+    """What a run's checkpoints share, from one to the next: each history epoch's JSON (encoded once) and
+    the last snapshot taken (its base path and copies), which the run's doctor reads at the end instead
+    of loading that checkpoint back from disk."""
+
+    history: HistoryJSON = field(default_factory=HistoryJSON)
+    last: tuple[Path, CheckpointSnapshot] | None = None
+    within_epoch: bool = True  # whether checkpoints taken inside an epoch may be on disk (False: a new run without them)
+
+
+def _save_within_epoch(run_dir: Path, setup: Setup, state: LoopState, writer: BackgroundWriter,
+                       shared: RunCheckpoints) -> Path:
     for callback in setup.trainer.callbacks:  # probe rows up to this step belong with the checkpoint
         if isinstance(callback, Probes):
             callback.flush()
-    return save_run_checkpoint(run_dir, setup, state, within_epoch=True, writer=writer)
+    return save_run_checkpoint(run_dir, setup, state, within_epoch=True, writer=writer, shared=shared)
 
 
 def _train_in_order(setup: Setup) -> TensorBatches | LoaderBatches:
@@ -736,10 +777,12 @@ class StartedRun:
     probes: list[Probes]
     line_search: LineSearchStops | None
     writer: BackgroundWriter  # checkpoints and events.jsonl, written off the loop's thread; drained by end/fail_run
+    checkpoints: RunCheckpoints | None = None  # what its checkpoints share (the last snapshot: for the doctor)
 
 
-def _execute(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path | None) -> RunResult:
-    started = start_run(run, setup, output, checkpoint)
+def _execute(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path | None,
+             new: str | None = None) -> RunResult:
+    started = start_run(run, setup, output, checkpoint, new)
     try:
         history = setup.trainer.fit(setup.train, setup.val, setup.recipe.stopping.epochs)
     except TrainlabError as e:
@@ -751,19 +794,31 @@ def _execute(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path
     return end_run(started, history)
 
 
-def start_run(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path | None) -> StartedRun:
-    """Add the run directory's callbacks to ``setup.trainer``, restore ``checkpoint`` if given, mark it running."""
+def start_run(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Path | None,
+              new: str | None = None) -> StartedRun:
+    """Add the run directory's callbacks to ``setup.trainer``, restore ``checkpoint`` if given, mark it running.
+
+    ``new``: the directory is new and empty (locked by the caller), and ``new`` names the command for
+    recipe.yaml's header; recipe.yaml and run.json (``running``, with what :meth:`RunDir.start` records)
+    are then written by the writer's thread while the first epoch trains, before any other file of
+    the run (a crash before they land leaves a directory that ``trainlab runs`` and ``--resume`` do not
+    take for a run, as a crash before :meth:`RunDir.start` would). Without ``new`` the directory holds
+    both already, and run.json is read from it."""
     recipe, trainer, run_dir = setup.recipe, setup.trainer, run.path
     writer = BackgroundWriter()
+    shared = RunCheckpoints(within_epoch=new is None or recipe.checkpoint.every_steps is not None)
     events = EventLog(run.events_file, writer)
+    trackers = trackers_for(recipe, run)
     trainer.callbacks = sorted(
-        [*trainer.callbacks, *output, *trackers_for(recipe, run), CSVLogger(run.metrics_file, _columns(setup), writer),
+        [*trainer.callbacks, *output, *trackers, CSVLogger(run.metrics_file, _columns(setup), writer),
          events,
-         Checkpointer(recipe.checkpoint.every, lambda s: save_run_checkpoint(run_dir, setup, s, writer=writer), events)]
-        + ([StepCheckpointer(recipe.checkpoint.every_steps, lambda s: _save_within_epoch(run_dir, setup, s, writer),
-                             events)] if recipe.checkpoint.every_steps else [])
+         Checkpointer(recipe.checkpoint.every,
+                      lambda s: save_run_checkpoint(run_dir, setup, s, writer=writer, shared=shared), events)]
+        + ([StepCheckpointer(recipe.checkpoint.every_steps,
+                             lambda s: _save_within_epoch(run_dir, setup, s, writer, shared), events)]
+           if recipe.checkpoint.every_steps else [])
         + ([BestCheckpoint(recipe.checkpoint.keep_best,
-                           lambda s: save_run_checkpoint(run_dir, setup, s, "best", writer=writer))]
+                           lambda s: save_run_checkpoint(run_dir, setup, s, "best", writer=writer, shared=shared))]
            if recipe.checkpoint.keep_best else []),
         key=lambda c: c.order,
     )
@@ -784,23 +839,30 @@ def start_run(run: RunDir, setup: Setup, output: list[Callback], checkpoint: Pat
     if checkpoint is not None:
         restore(setup, checkpoint)
         events.write("resume", epoch=len(trainer.state.history), checkpoint=checkpoint.name)
-    status = run.status()
+    status = created_status(recipe) if new is not None else run.status()
     status.update(status="running", device=str(setup.device), data=setup.data_info,
                   **({"weights": setup.sources} if setup.sources else {}))
-    running = dict(status)  # written while the first epoch trains, and on disk before any checkpoint is
-    writer.submit(lambda: run.write_status(running))
-    return StartedRun(run, setup, status, probes, line_search, writer)
+    running = status_bytes(status)  # written while the first epoch trains, and on disk before any checkpoint is
+    if new is not None:
+        writer.submit(lambda: run.start(recipe, new, running))
+        if trackers:  # they read recipe.yaml as training starts
+            writer.wait()
+    else:
+        writer.submit(lambda: run.write_status(running))
+    return StartedRun(run, setup, status, probes, line_search, writer, shared)
 
 
 def fail_run(started: StartedRun, e: TrainlabError) -> None:
     """Record a run that training stopped with ``e``: run.json says failed and why; findings and report."""
     run, status, probes, line_search = started.run, started.status, started.probes, started.line_search
-    started.writer.close()  # the checkpoints saved before the failure, on disk before run.json says failed
-    for probe in probes:  # the steps before a failure are the evidence the doctor needs
-        probe.close()
-    status.update(status="failed", error=str(e), **_line_search(line_search))
-    run.write_status(status)
-    _finish(run)
+    try:
+        started.writer.wait()  # the checkpoints saved before the failure, on disk before run.json says failed
+        for probe in probes:  # the steps before a failure are the evidence the doctor needs
+            probe.close()
+        status.update(status="failed", error=str(e), **_line_search(line_search))
+        _commit(started, status)
+    finally:
+        started.writer.close()
     end_tracking(started.setup.trainer.callbacks, run)
 
 
@@ -809,19 +871,24 @@ def end_run(started: StartedRun, history: list[dict[str, float]], finish: bool =
     (``finish=False``: not findings and report; the caller runs :func:`finish_run` later)."""
     run, setup, status, line_search = started.run, started.setup, started.status, started.line_search
     recipe, trainer, run_dir = setup.recipe, setup.trainer, run.path
-    test, train_eval = _final_evaluations(setup, history)
-    if setup.task == "pde":  # u, u* and the residual on the test grid, for the report's figures
-        run.write_solution(solution(setup.model, setup.test))
-    final = {**history[-1], **train_eval} if history else {}
-    maximize = sorted(k for k in {**final, **test} if higher_is_better(k))  # `trainlab runs` reads it without torch
-    status.update(status="finished", epochs=len(history), final=final, test=test, maximize=maximize,
-                  **_line_search(line_search))
-    if recipe.snapshots is not None and snapshot_files(run.snapshots) and (setup.test is not None or setup.val is not None):
-        status["snapshots"] = evaluate_ensemble(setup).to_dict()
-    started.writer.close()  # the final checkpoint (written while the splits were evaluated) before the commit
-    run.write_status(status)
-    if finish:
-        _finish(run)
+    try:
+        test, train_eval = _final_evaluations(setup, history)
+        if setup.task == "pde":  # u, u* and the residual on the test grid, for the report's figures
+            run.write_solution(solution(setup.model, setup.test))
+        final = {**history[-1], **train_eval} if history else {}
+        maximize = sorted(k for k in {**final, **test} if higher_is_better(k))  # `trainlab runs` reads it without torch
+        status.update(status="finished", epochs=len(history), final=final, test=test, maximize=maximize,
+                      **_line_search(line_search))
+        if recipe.snapshots is not None and snapshot_files(run.snapshots) and (setup.test is not None
+                                                                               or setup.val is not None):
+            status["snapshots"] = evaluate_ensemble(setup).to_dict()
+        started.writer.wait()  # the final checkpoint (written while the splits were evaluated) before the commit
+        if finish:
+            _commit(started, status)
+        else:
+            run.write_status(status)
+    finally:
+        started.writer.close()
     end_tracking(trainer.callbacks, run)
     return RunResult(run_dir, history, test)
 
@@ -864,6 +931,51 @@ def _report(run_dir: Path) -> None:
     write_report(run_dir)
 
 
+def _commit(started: StartedRun, status: dict[str, Any]) -> None:
+    """End a run whose writer is drained: run.json (``status``), then findings.json and report.html, what
+    :func:`_finish` writes, in that order. Each file is atomic and fsync'd on the writer's thread while
+    this one runs the doctor and renders the page (from ``status`` and the findings as written, and the
+    rest from disk), and one fsync of the directory, after the three renames, makes them durable before
+    this returns: the fsyncs overlap the work instead of following it."""
+    run, writer = started.run, started.writer
+    try:
+        text = status_bytes(status)
+        writer.submit(lambda: run.write_status(text, sync_dir=False))
+        written = json.loads(text)  # run.json as the doctor and the report would read it back
+        record = _doctor(run, started.setup.recipe, written, _final_weights(run, started.checkpoints))
+        writer.submit(lambda: run.write_findings(record["findings"], record.get("error"), sync_dir=False))
+        page = render_report(run.path, status=written, findings=record).encode()
+        writer.submit(lambda: (atomic_write(run.file(REPORT), page, sync_dir=False), run.fsync()))
+    finally:
+        writer.close()  # every file on disk (or the first error raised) before this returns
+
+
+def _final_weights(run: RunDir, checkpoints: RunCheckpoints | None) -> dict[str, torch.Tensor] | None:
+    """The model tensors of the run's newest checkpoint (what the doctor's evidence loads from disk), from
+    the snapshot this process wrote it from when it is that one; None otherwise (the doctor loads it)."""
+    last = checkpoints.last if checkpoints is not None else None
+    newest = run.latest_checkpoint()
+    if last is None or newest is None or newest.with_suffix("") != last[0] or not isinstance(last[1].tensors,
+                                                                                             PackedTensors):
+        return None
+    return split_prefix(unpack_tensors(last[1].tensors, "model."), "model")
+
+
+def _doctor(run: RunDir, recipe: Recipe, status: dict[str, Any],
+            weights: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """findings.json's record for a run ending now: :func:`trainlab.diagnose.doctor.diagnose`'s findings,
+    with the recipe and run.json's ``status`` from memory instead of parsed back from the files (the
+    recipe.yaml parse alone took ~5 ms), and the newest checkpoint's ``weights`` when given (from
+    :func:`_final_weights`); metrics.csv, probes.csv and otherwise the checkpoint from disk."""
+    try:
+        probes = read_table(run.file(PROBES_FILE), text_columns=("name", "activation"))
+        evidence = RunEvidence(run.path, recipe.to_dict(), status, run.metrics(), probes, _weights=weights)
+        findings = sorted(run_rules(evidence), key=lambda f: SEVERITIES.index(f.severity))
+        return findings_record([f.to_dict() for f in findings])
+    except Exception as e:  # noqa: BLE001  (a doctor that cannot read the run must not lose it; the report says so)
+        return findings_record([], error=str(e))
+
+
 def run_recipe(recipe: Recipe, runs_dir: str | Path = "runs", output: list[Callback] = (),
                run_dir: str | Path | None = None, writer: str = "trainlab", data: Any = None,
                model: torch.nn.Module | None = None) -> RunResult:
@@ -887,8 +999,7 @@ def run_recipe(recipe: Recipe, runs_dir: str | Path = "runs", output: list[Callb
         except FileExistsError:
             raise TrainlabError(f"{run.path} already exists; a new run needs a new directory") from None
     with run.lock("training"):  # a --resume of this directory started meanwhile is refused
-        run.start(recipe, writer)
-        return _execute(run, setup, list(output), None)
+        return _execute(run, setup, list(output), None, new=writer)  # recipe.yaml and run.json: start_run
 
 
 def as_data(data: Any, recipe: Recipe) -> Dataset | Streamed | None:

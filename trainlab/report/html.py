@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Any
 
 from trainlab.diagnose.findings import Finding
 from trainlab.report.curves import curve_svg
@@ -32,8 +33,8 @@ def _table(rows: dict[str, float]) -> str:
     return f"<table>{cells}</table>"
 
 
-def _diagnosis(run_dir: Path) -> str:
-    record = RunDir(run_dir).findings()
+def _diagnosis(run_dir: Path, record: dict[str, Any] | None = None) -> str:
+    record = RunDir(run_dir).findings() if record is None else record
     if record is None:  # a run directory from before the doctor wrote findings.json
         return ("<p>No diagnosis recorded: this run directory has no findings.json. "
                 "<code>trainlab doctor RUN_DIR</code> diagnoses it and writes one.</p>")
@@ -61,8 +62,19 @@ def diagnosis_section(findings: list[Finding]) -> str:
 
 def write_report(run_dir: str | Path) -> Path:
     """Render ``run_dir/report.html`` from the run's recorded files; return its path."""
+    path = Path(run_dir) / "report.html"
+    atomic_write(path, render_report(run_dir).encode())
+    return path
+
+
+def render_report(run_dir: str | Path, status: dict[str, Any] | None = None,
+                  findings: dict[str, Any] | None = None) -> str:
+    """The page of ``run_dir`` from its recorded files; ``status`` and ``findings``: run.json's and
+    findings.json's content as a run ending now writes them (given by the run, which renders the page
+    while the files reach the disk), instead of read back."""
     run = RunDir(run_dir)
-    run_dir, status, columns, recipe_text = run.path, run.status(), run.metric_columns(), run.recipe_text()
+    run_dir, columns, recipe_text = run.path, run.metric_columns(), run.recipe_text()
+    status = run.status() if status is None else status
     figures = []
     if columns.get("epoch"):
         figures.append(curve_figure(columns, "loss", log_y=min(columns["loss"]) > 0))
@@ -77,12 +89,9 @@ def write_report(run_dir: str | Path) -> Path:
     error = f"<p class='status-failed'>{html.escape(status['error'])}</p>" if status.get("error") else ""
     body = f"""<p>Status: <b class="status-{html.escape(state)}">{html.escape(state)}</b>, {len(columns.get('epoch', []))} epochs,
 device {html.escape(str(status.get('device', '?')))}.</p>{error}
-<h2>Diagnosis</h2>{_diagnosis(run_dir)}
+<h2>Diagnosis</h2>{_diagnosis(run_dir, findings)}
 <h2>Results</h2>{_table(summary) if summary else '<p>No finished epoch yet.</p>'}
 {snapshots_html(status["snapshots"], status.get("test")) if status.get("snapshots") else ""}
 <h2>Learning curves</h2><div class="figs">{''.join(figures) or '<p>No finished epoch yet.</p>'}</div>
 {solution_section(run_dir)}{probe_section(run_dir)}<h2>Recipe</h2><pre>{html.escape(recipe_text)}</pre>"""
-    page = render_page(f"trainlab — {run_dir.name}", body, heading=f"Run {run_dir.name}")
-    path = run_dir / "report.html"
-    atomic_write(path, page.encode())
-    return path
+    return render_page(f"trainlab — {run_dir.name}", body, heading=f"Run {run_dir.name}")

@@ -20,8 +20,9 @@ class CSVLogger(Callback):
 
     On resume the file is rewritten from the checkpoint's history, so rows of epochs that a
     killed run finished after its last checkpoint do not appear twice. With a ``writer`` (the
-    run's :class:`~trainlab.train.background.BackgroundWriter`) the rows are formatted here and
-    appended by the writer's thread, in order, moments later.
+    run's :class:`~trainlab.train.background.BackgroundWriter`) the rows are appended by the
+    writer's thread, in order, with the next checkpoint or at the latest half a second later
+    (:data:`~trainlab.train.background.LAZY_S`), several rows in one write.
     """
 
     order = Order.CSV
@@ -31,27 +32,31 @@ class CSVLogger(Callback):
 
     def _rows(self, rows: list[dict[str, Any]], header: bool = False) -> str:
         text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, self.columns, extrasaction="ignore")
+        writer = csv.writer(text)
         if header:
-            writer.writeheader()
-        writer.writerows(rows)
+            writer.writerow(self.columns)
+        writer.writerows([row.get(column, "") for column in self.columns] for row in rows)  # as csv.DictWriter
         return text.getvalue()
 
-    def _write(self, mode: str, text: str) -> None:
+    def on_fit_start(self, state: LoopState) -> None:
+        text = self._rows(state.history, header=True)
+
         def write() -> None:
-            with open(self.path, mode, newline="") as f:
+            with open(self.path, "w", newline="") as f:
                 f.write(text)
 
         if self.writer is None:
             write()
         else:
-            self.writer.submit(write)
-
-    def on_fit_start(self, state: LoopState) -> None:
-        self._write("w", self._rows(state.history, header=True))
+            self.writer.submit(write, wake=False)
 
     def on_epoch_end(self, state: LoopState) -> None:
-        self._write("a", self._rows([state.logs]))
+        text = self._rows([state.logs])
+        if self.writer is None:
+            with open(self.path, "a", newline="") as f:
+                f.write(text)
+        else:
+            self.writer.append(self.path, text)
 
 
 class EventLog(Callback):
@@ -59,7 +64,8 @@ class EventLog(Callback):
 
     With a ``writer`` (the run's :class:`~trainlab.train.background.BackgroundWriter`) each line is
     appended by the writer's thread, after the checkpoint files queued before it: a ``checkpoint``
-    event is logged only once its files are on disk, and the lines keep the order of the events."""
+    event is logged only once its files are on disk, and the lines keep the order of the events (each
+    within half a second, :data:`~trainlab.train.background.LAZY_S`; a line's ``time`` is its event's)."""
 
     order = Order.EVENTS
 
@@ -71,7 +77,7 @@ class EventLog(Callback):
         if self.writer is None:
             self._append(line)
         else:
-            self.writer.submit(lambda: self._append(line))
+            self.writer.append(self.path, line, newline=None)
 
     def _append(self, line: str) -> None:
         with open(self.path, "a") as f:
