@@ -32,12 +32,8 @@ from trainlab.data.streaming import Streamed, sample, split_streamed
 from trainlab.data.targets import TargetScale
 from trainlab.data.user import from_python
 from trainlab.diagnose.doctor import diagnose
-from trainlab.diagnose.evidence import RunEvidence
-from trainlab.diagnose.findings import SEVERITIES
 from trainlab.diagnose.live import DoctorCallback
-from trainlab.diagnose.probe_files import PROBES_FILE
 from trainlab.diagnose.probes import Probes
-from trainlab.diagnose.rules import run_rules
 from trainlab.ensemble import evaluate_ensemble, snapshot_callback, snapshot_ends
 from trainlab.errors import CheckpointError, RecipeError, TrainlabError
 from trainlab.nn.augment import Augment
@@ -69,7 +65,6 @@ from trainlab.rundir import (
     created_status,
     findings_record,
     latest_checkpoint,
-    read_table,
     snapshot_files,
     status_bytes,
     versions,
@@ -963,14 +958,11 @@ def _final_weights(run: RunDir, checkpoints: RunCheckpoints | None) -> dict[str,
 
 def _doctor(run: RunDir, recipe: Recipe, status: dict[str, Any],
             weights: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
-    """findings.json's record for a run ending now: :func:`trainlab.diagnose.doctor.diagnose`'s findings,
-    with the recipe and run.json's ``status`` from memory instead of parsed back from the files (the
-    recipe.yaml parse alone took ~5 ms), and the newest checkpoint's ``weights`` when given (from
-    :func:`_final_weights`); metrics.csv, probes.csv and otherwise the checkpoint from disk."""
+    """findings.json's record for a run ending now: :func:`trainlab.diagnose.doctor.diagnose` with the
+    recipe, run.json's ``status`` and the newest checkpoint's ``weights`` from memory (the recipe.yaml
+    parse alone took ~5 ms), not written (the caller's writer writes it)."""
     try:
-        probes = read_table(run.file(PROBES_FILE), text_columns=("name", "activation"))
-        evidence = RunEvidence(run.path, recipe.to_dict(), status, run.metrics(), probes, _weights=weights)
-        findings = sorted(run_rules(evidence), key=lambda f: SEVERITIES.index(f.severity))
+        findings = diagnose(run.path, write=False, recipe=recipe.to_dict(), status=status, weights=weights)
         return findings_record([f.to_dict() for f in findings])
     except Exception as e:  # noqa: BLE001  (a doctor that cannot read the run must not lose it; the report says so)
         return findings_record([], error=str(e))

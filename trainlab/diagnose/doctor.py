@@ -25,10 +25,11 @@ from trainlab.recipe import apply_overrides, validate_recipe
 from trainlab.rundir import RunDir
 
 
-def diagnose(run_dir: str | Path, bayes_error: float = 0.0, write: bool = True) -> list[Finding]:
+def diagnose(run_dir: str | Path, bayes_error: float = 0.0, write: bool = True, **in_memory: Any) -> list[Finding]:
     """Every rule's findings for the run, most severe first; with ``write`` also written to
-    ``run_dir/findings.json`` (replacing it), unless the directory is read-only."""
-    run = RunEvidence.load(run_dir, bayes_error)
+    ``run_dir/findings.json`` (replacing it), unless the directory is read-only. ``in_memory``:
+    ``recipe``, ``status``, ``weights`` a run ending now holds (:meth:`RunEvidence.load`)."""
+    run = RunEvidence.load(run_dir, bayes_error, **in_memory)
     findings = sorted(run_rules(run), key=lambda f: SEVERITIES.index(f.severity))
     if write:
         try:

@@ -27,10 +27,14 @@ class RunEvidence:
     _weights: dict[str, torch.Tensor] | None = None
 
     @classmethod
-    def load(cls, run_dir: str | Path, bayes_error: float = 0.0) -> RunEvidence:
-        run = RunDir(run_dir).require()
+    def load(cls, run_dir: str | Path, bayes_error: float = 0.0, recipe: dict[str, Any] | None = None,
+             status: dict[str, Any] | None = None, weights: dict[str, torch.Tensor] | None = None) -> RunEvidence:
+        """The run's evidence from its files; ``recipe``, ``status`` (run.json) and the newest checkpoint's
+        model ``weights`` from memory instead, where a run ending now already holds them."""
+        run = RunDir(run_dir).require() if status is None else RunDir(run_dir)
         probes = read_table(run.file(PROBES_FILE), text_columns=("name", "activation"))
-        return cls(run.path, run.recipe_data(), run.status(), run.metrics(), probes, bayes_error)
+        return cls(run.path, run.recipe_data() if recipe is None else recipe, run.status() if status is None else status,
+                   run.metrics(), probes, bayes_error, weights)
 
     # ---- metrics ----
 
